@@ -1,0 +1,1 @@
+"""Authentication (passwords, JWTs, API keys) and role-based permissions."""

@@ -1,0 +1,70 @@
+"""Roles and the one permission table every transport consults."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from app.errors import Forbidden
+
+
+class Role(StrEnum):
+    """What a user or API key may do."""
+
+    ADMIN = "admin"
+    USER = "user"
+    SERVICE = "service"
+    VIEWER = "viewer"
+
+
+# A key may never carry more power than its owner: this is the order of power.
+ROLE_RANK: dict[Role, int] = {
+    Role.VIEWER: 0,
+    Role.SERVICE: 1,
+    Role.USER: 2,
+    Role.ADMIN: 3,
+}
+
+ALL_ROLES = frozenset(Role)
+RUNNERS = frozenset({Role.ADMIN, Role.USER, Role.SERVICE})
+KEY_MANAGERS = frozenset({Role.ADMIN, Role.USER})
+PUBLIC: frozenset[Role] = frozenset()
+
+# Operation (the operationId of openapi/openapi.yaml) -> roles allowed to call it.
+# An operation missing here is refused for everybody: new operations must be added.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "get_health": PUBLIC,
+    "login": PUBLIC,
+    "create_api_key": KEY_MANAGERS,
+    "list_api_keys": KEY_MANAGERS,
+    "revoke_api_key": KEY_MANAGERS,
+    "create_completion": RUNNERS,
+    "list_providers": ALL_ROLES,
+    "create_dataset": RUNNERS,
+    "list_datasets": ALL_ROLES,
+    "get_dataset": ALL_ROLES,
+    "create_benchmark": RUNNERS,
+    "list_benchmarks": ALL_ROLES,
+    "get_benchmark": ALL_ROLES,
+    "cancel_benchmark": RUNNERS,
+    "get_benchmark_results": ALL_ROLES,
+}
+
+
+def is_public(operation: str) -> bool:
+    """Whether the operation needs no credential at all."""
+    return PERMISSIONS.get(operation) is PUBLIC
+
+
+def authorize(operation: str, role: str) -> None:
+    """Raise Forbidden unless the role may perform the operation."""
+    allowed = PERMISSIONS.get(operation)
+    if allowed is None or role not in allowed:
+        raise Forbidden(
+            f"Role '{role}' may not perform '{operation}'",
+            details={"operation": operation, "role": role},
+        )
+
+
+def outranks(role: str, other: str) -> bool:
+    """Whether ``role`` has strictly more power than ``other``."""
+    return ROLE_RANK[Role(role)] > ROLE_RANK[Role(other)]

@@ -1,0 +1,238 @@
+"""Users, password login, JWTs and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from app.auth.permissions import Role, outranks
+from app.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from app.store.database import Database
+from app.store.models import ApiKey, User, utcnow
+
+logger = logging.getLogger(__name__)
+
+JWT_ALGORITHM = "HS256"  # pinned: tokens signed any other way are refused
+JWT_REQUIRED_CLAIMS = ["exp", "iat", "sub", "role"]
+JWT_LEEWAY_SECONDS = 30
+API_KEY_PREFIX = "ltb_"
+API_KEY_ALPHABET = string.ascii_letters + string.digits
+API_KEY_RANDOM_LENGTH = 32
+ADMIN_USERNAME = "admin"
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as a real one.
+_UNUSED_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the authenticated user and the role they act with."""
+
+    user_id: str
+    username: str
+    role: str
+    api_key_id: str | None = None
+
+    def as_token_info(self) -> dict[str, Any]:
+        """The form Connexion keeps in the request context."""
+        return {
+            "sub": self.user_id,
+            "username": self.username,
+            "role": self.role,
+            "api_key_id": self.api_key_id,
+        }
+
+
+class AuthService:
+    """Everything about proving who a caller is."""
+
+    def __init__(self, db: Database, jwt_secret: str, jwt_expiration: int) -> None:
+        self.db = db
+        self._jwt_secret = jwt_secret
+        self.jwt_expiration = jwt_expiration
+
+    def ensure_admin(self, password: str | None) -> None:
+        """On first start (no users at all), create the admin user."""
+        with self.db.session() as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                return
+            generated = password is None
+            password = password or secrets.token_urlsafe(18)
+            session.add(
+                User(
+                    username=ADMIN_USERNAME,
+                    password_hash=_hasher.hash(password),
+                    role=Role.ADMIN,
+                )
+            )
+        if generated:
+            # Printed once, on purpose: there is no other way to learn it.
+            logger.warning(
+                "Created user 'admin' with generated password: %s "
+                "(set LTB_ADMIN_PASSWORD to choose it)",
+                password,
+            )
+        else:
+            logger.info(
+                "Created user 'admin' with the password from LTB_ADMIN_PASSWORD"
+            )
+
+    def create_user(self, username: str, password: str, role: str) -> str:
+        """Create a user and return its id."""
+        with self.db.session() as session:
+            if session.scalar(select(User).where(User.username == username)):
+                raise BadRequest(f"User '{username}' already exists")
+            user = User(
+                username=username,
+                password_hash=_hasher.hash(password),
+                role=Role(role),
+            )
+            session.add(user)
+            session.flush()
+            return user.id
+
+    def login(self, username: str, password: str) -> tuple[str, datetime]:
+        """Check a password and issue a JWT; return the token and its expiry."""
+        with self.db.session() as session:
+            user = session.scalar(select(User).where(User.username == username))
+        stored = user.password_hash if user else _UNUSED_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            user = None
+        if user is None or user.disabled:
+            logger.info("login refused for a username")
+            raise Unauthorized("Invalid username or password")
+        return self.issue_token(user.id, user.role)
+
+    def issue_token(self, user_id: str, role: str) -> tuple[str, datetime]:
+        """Sign a JWT for the user."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        expires_at = now + timedelta(seconds=self.jwt_expiration)
+        claims = {"sub": user_id, "role": role, "iat": now, "exp": expires_at}
+        token = jwt.encode(claims, self._jwt_secret, algorithm=JWT_ALGORITHM)
+        return token, expires_at
+
+    def principal_from_token(self, token: str) -> Principal:
+        """Decode a bearer JWT and load its user; any failure is Unauthorized."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._jwt_secret,
+                algorithms=[JWT_ALGORITHM],
+                options={"require": JWT_REQUIRED_CLAIMS},
+                leeway=JWT_LEEWAY_SECONDS,
+            )
+        except jwt.ExpiredSignatureError as e:
+            raise Unauthorized("Token has expired") from e
+        except jwt.PyJWTError as e:
+            raise Unauthorized("Token is not valid") from e
+        if not isinstance(claims.get("sub"), str):
+            raise Unauthorized("Token is not valid")
+        user = self._active_user(claims["sub"])
+        return Principal(user.id, user.username, user.role)
+
+    def principal_from_api_key(self, key: str) -> Principal:
+        """Look up an API key by its hash; any failure is Unauthorized."""
+        if not _looks_like_api_key(key):
+            raise Unauthorized("API key is not valid")
+        digest = _hash_key(key)
+        with self.db.session() as session:
+            api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+            # The lookup is by hash; compare again in constant time all the same.
+            if (
+                api_key is None
+                or api_key.revoked_at is not None
+                or not hmac.compare_digest(api_key.key_hash, digest)
+            ):
+                raise Unauthorized("API key is not valid")
+            api_key.last_used_at = utcnow()
+            key_id, user_id, role = api_key.id, api_key.user_id, api_key.role
+        user = self._active_user(user_id)
+        return Principal(user.id, user.username, role, api_key_id=key_id)
+
+    def create_api_key(
+        self, owner: Principal, name: str, role: str | None
+    ) -> tuple[ApiKey, str]:
+        """Mint a key for the caller; return the stored row and the key, shown once."""
+        role = role or owner.role
+        if outranks(role, owner.role):
+            raise Forbidden(
+                f"A '{owner.role}' may not create a key with role '{role}'",
+                details={"role": role},
+            )
+        random_part = "".join(
+            secrets.choice(API_KEY_ALPHABET) for _ in range(API_KEY_RANDOM_LENGTH)
+        )
+        key = API_KEY_PREFIX + random_part
+        row = ApiKey(
+            user_id=owner.user_id,
+            name=name,
+            role=role,
+            key_hash=_hash_key(key),
+            prefix=key[:8],
+        )
+        with self.db.session() as session:
+            session.add(row)
+        return row, key
+
+    def list_api_keys(
+        self, owner: Principal, offset: int, limit: int
+    ) -> tuple[list[ApiKey], int]:
+        """The caller's keys (every key for an admin), newest first."""
+        query = select(ApiKey)
+        if owner.role != Role.ADMIN:
+            query = query.where(ApiKey.user_id == owner.user_id)
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = session.scalars(
+                query.order_by(ApiKey.created_at.desc(), ApiKey.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return list(rows), total or 0
+
+    def revoke_api_key(self, owner: Principal, key_id: str) -> None:
+        """Revoke a key of the caller's (any key for an admin)."""
+        with self.db.session() as session:
+            row = session.get(ApiKey, key_id)
+            if row is None or (
+                owner.role != Role.ADMIN and row.user_id != owner.user_id
+            ):
+                raise NotFound(f"API key '{key_id}' not found")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+
+    def _active_user(self, user_id: str) -> User:
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+        if user is None or user.disabled:
+            raise Unauthorized("The user of this credential is disabled or gone")
+        return user
+
+
+def _looks_like_api_key(key: str) -> bool:
+    body = key[len(API_KEY_PREFIX) :]
+    return (
+        key.startswith(API_KEY_PREFIX)
+        and len(body) == API_KEY_RANDOM_LENGTH
+        and all(ch in API_KEY_ALPHABET for ch in body)
+    )
+
+
+def _hash_key(key: str) -> str:
+    # Keys carry ~190 bits of randomness, so a fast hash is safe (no stretching
+    # needed) and lets us look a key up by its digest.
+    return hashlib.sha256(key.encode("ascii")).hexdigest()

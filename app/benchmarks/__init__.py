@@ -1,0 +1,1 @@
+"""Benchmarks: planning, running and aggregating targets x items x repeats."""

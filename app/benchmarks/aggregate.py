@@ -1,0 +1,78 @@
+"""Per-target aggregates of a benchmark, computed from its stored cells."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.benchmarks.statistics import latency_summary
+
+
+@dataclass
+class _TargetTotals:
+    items: int = 0
+    errors: int = 0
+    correct: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    priced: bool = True
+    latencies: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CellFigures:
+    """The figures of one stored cell that aggregates are made of."""
+
+    target_index: int
+    correct: bool
+    error: str | None
+    latency_ms: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+
+
+def aggregate_targets(
+    targets: list[dict[str, Any]], cells: Iterable[CellFigures]
+) -> dict[str, Any]:
+    """Sum cells per target: accuracy (errors count as wrong), latency, tokens, cost."""
+    totals = [_TargetTotals() for _ in targets]
+    for cell in cells:
+        t = totals[cell.target_index]
+        t.items += 1
+        t.correct += int(cell.correct)
+        t.prompt_tokens += cell.prompt_tokens
+        t.completion_tokens += cell.completion_tokens
+        if cell.error is not None:
+            t.errors += 1
+            continue
+        if cell.latency_ms is not None:
+            t.latencies.append(cell.latency_ms)
+        if cell.cost_usd is None:
+            t.priced = False
+        else:
+            t.cost_usd += cell.cost_usd
+
+    return {
+        "targets": [
+            _target_view(target, t) for target, t in zip(targets, totals, strict=True)
+        ]
+    }
+
+
+def _target_view(target: dict[str, Any], t: _TargetTotals) -> dict[str, Any]:
+    return {
+        "provider": target["provider"],
+        "model": target["model"],
+        "items": t.items,
+        "errors": t.errors,
+        "correct": t.correct,
+        "accuracy": t.correct / t.items if t.items else None,
+        "latency_ms": latency_summary(t.latencies),
+        "prompt_tokens": t.prompt_tokens,
+        "completion_tokens": t.completion_tokens,
+        # A target whose model has no price has no cost, rather than a wrong one.
+        "cost_usd": round(t.cost_usd, 10) if t.priced else None,
+    }

@@ -1,0 +1,298 @@
+"""The benchmark engine: runs every missing cell of a benchmark on the event loop.
+
+A cell is one (target, item, repeat). Cells are written in batches as they finish,
+keyed by (benchmark, target, item, repeat) with insert-if-absent, so a benchmark that
+is interrupted (crash, restart, shutdown) resumes where it stopped: the cells already
+stored are skipped, none is lost and none is stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.benchmarks.aggregate import CellFigures, aggregate_targets
+from app.benchmarks.extraction import extract_choice, extract_number, score_answer
+from app.benchmarks.items import item_from_row
+from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
+from app.benchmarks.prompts import build_prompt
+from app.datasets.formats import DatasetItem as Item
+from app.errors import LTBError
+from app.providers.pricing import cost_usd
+from app.providers.registry import ProviderRegistry
+from app.store.database import Database
+from app.store.models import Benchmark, BenchmarkCell, DatasetItem, utcnow
+from app.store.writes import insert_ignoring_duplicates
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.25
+FLUSH_BATCH = 200
+DEFAULT_MAX_TOKENS = {"choice": 16, "number": 384, "text": 256}
+# Every cell row carries every column, so a batch is one executemany statement.
+_EMPTY_CELL: dict[str, Any] = {
+    "output": None,
+    "extracted": None,
+    "correct": False,
+    "latency_ms": None,
+    "prompt_tokens": 0,
+    "completion_tokens": 0,
+    "cached_tokens": 0,
+    "cost_usd": None,
+    "finish_reason": None,
+    "error": None,
+}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    benchmark_id: str
+    targets: list[dict[str, Any]]
+    items: dict[int, Item]
+    positions: list[int]
+    repeats: int
+    concurrency: int
+
+
+class BenchmarkEngine:
+    """Runs benchmarks as tasks on the event loop; at most one task per benchmark."""
+
+    def __init__(self, db: Database, providers: ProviderRegistry) -> None:
+        self.db = db
+        self.providers = providers
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, benchmark_id: str) -> None:
+        """Schedule a benchmark; call on the loop. A running one is left alone."""
+        task = self._tasks.get(benchmark_id)
+        if task is not None and not task.done():
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._run(benchmark_id), name=f"benchmark-{benchmark_id}"
+        )
+        self._tasks[benchmark_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(benchmark_id, None))
+
+    async def stop(self, benchmark_id: str) -> None:
+        """Stop a benchmark's task, keeping every cell already finished."""
+        task = self._tasks.get(benchmark_id)
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def resume_unfinished(self) -> list[str]:
+        """Start every benchmark left pending or running by an earlier process."""
+        ids = await asyncio.to_thread(self._unfinished_ids)
+        for benchmark_id in ids:
+            logger.info("resuming benchmark %s", benchmark_id)
+            self.start(benchmark_id)
+        return ids
+
+    async def shutdown(self) -> None:
+        """Stop all tasks; their benchmarks stay "running" and resume on next start."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, benchmark_id: str) -> None:
+        try:
+            plan = await asyncio.to_thread(self._load_plan, benchmark_id)
+            if plan is None:
+                return
+            done = await asyncio.to_thread(self._done_keys, benchmark_id)
+            await self._run_cells(plan, done)
+            await asyncio.to_thread(self._complete, plan)
+        except asyncio.CancelledError:
+            logger.info("benchmark %s stopped; finished cells are kept", benchmark_id)
+            raise
+        except Exception as exc:  # the benchmark fails, the server does not
+            logger.exception("benchmark %s failed", benchmark_id)
+            await asyncio.to_thread(self._fail, benchmark_id, str(exc))
+
+    async def _run_cells(self, plan: _Plan, done: set[tuple[int, int, int]]) -> None:
+        pending: list[dict[str, Any]] = []
+        work = _missing_cells(plan, done)
+
+        async def worker() -> None:
+            for target_index, position, repeat in work:
+                pending.append(
+                    await self._run_cell(plan, target_index, position, repeat)
+                )
+
+        async def flusher() -> None:
+            while True:
+                await asyncio.sleep(FLUSH_INTERVAL_S)
+                await self._flush(pending)
+
+        flushing = asyncio.create_task(flusher())
+        try:
+            await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
+        finally:
+            flushing.cancel()
+            await asyncio.gather(flushing, return_exceptions=True)
+            # Whatever happens (completion, cancellation, crash), keep finished cells.
+            await asyncio.shield(self._flush(pending))
+
+    async def _flush(self, pending: list[dict[str, Any]]) -> None:
+        while pending:
+            batch = pending[:FLUSH_BATCH]
+            del pending[:FLUSH_BATCH]
+            await asyncio.to_thread(self._write_cells, batch)
+
+    async def _run_cell(
+        self, plan: _Plan, target_index: int, position: int, repeat: int
+    ) -> dict[str, Any]:
+        target = plan.targets[target_index]
+        item = plan.items[position]
+        parameters = target.get("parameters") or {}
+        cell: dict[str, Any] = _EMPTY_CELL | {
+            "benchmark_id": plan.benchmark_id,
+            "target_index": target_index,
+            "item_position": position,
+            "repeat": repeat,
+        }
+        try:
+            completion = await self.providers.get(target["provider"]).complete(
+                target["model"],
+                build_prompt(item),
+                max_tokens=parameters.get(
+                    "max_tokens", DEFAULT_MAX_TOKENS[item.answer_type]
+                ),
+                temperature=parameters.get("temperature", 0.0),
+            )
+        except LTBError as exc:
+            return cell | {"correct": False, "error": exc.message}
+
+        extracted = _extract(item, completion.text)
+        price = self.providers.price(target["provider"], target["model"])
+        return cell | {
+            "output": completion.text,
+            "extracted": extracted,
+            "correct": score_answer(item.answer_type, item.expected, extracted),
+            "latency_ms": completion.latency_ms,
+            "prompt_tokens": completion.usage.prompt_tokens,
+            "completion_tokens": completion.usage.completion_tokens,
+            "cached_tokens": completion.usage.cached_prompt_tokens,
+            "cost_usd": cost_usd(price, completion.usage),
+            "finish_reason": completion.finish_reason,
+        }
+
+    # The methods below run in worker threads (asyncio.to_thread): blocking I/O.
+
+    def _unfinished_ids(self) -> list[str]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(Benchmark.id)
+                .where(Benchmark.status.in_([str(s) for s in UNFINISHED]))
+                .order_by(Benchmark.created_at)
+            )
+            return list(rows)
+
+    def _load_plan(self, benchmark_id: str) -> _Plan | None:
+        with self.db.session() as session:
+            benchmark = session.get(Benchmark, benchmark_id)
+            if benchmark is None or benchmark.status not in UNFINISHED:
+                return None
+            if benchmark.status == BenchmarkStatus.PENDING:
+                benchmark.status = BenchmarkStatus.RUNNING
+                benchmark.started_at = utcnow()
+            rows = session.scalars(
+                select(DatasetItem).where(
+                    DatasetItem.dataset_id == benchmark.dataset_id,
+                    DatasetItem.position.in_(benchmark.item_positions),
+                )
+            )
+            items = {row.position: item_from_row(row) for row in rows}
+            return _Plan(
+                benchmark_id=benchmark.id,
+                targets=list(benchmark.targets),
+                items=items,
+                positions=list(benchmark.item_positions),
+                repeats=benchmark.repeats,
+                concurrency=benchmark.concurrency,
+            )
+
+    def _done_keys(self, benchmark_id: str) -> set[tuple[int, int, int]]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(
+                    BenchmarkCell.target_index,
+                    BenchmarkCell.item_position,
+                    BenchmarkCell.repeat,
+                ).where(BenchmarkCell.benchmark_id == benchmark_id)
+            )
+            return {(t, p, r) for t, p, r in rows}
+
+    def _write_cells(self, batch: list[dict[str, Any]]) -> None:
+        with self.db.session() as session:
+            insert_ignoring_duplicates(session, BenchmarkCell, batch)
+
+    def _complete(self, plan: _Plan) -> None:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(
+                    BenchmarkCell.target_index,
+                    BenchmarkCell.correct,
+                    BenchmarkCell.error,
+                    BenchmarkCell.latency_ms,
+                    BenchmarkCell.prompt_tokens,
+                    BenchmarkCell.completion_tokens,
+                    BenchmarkCell.cost_usd,
+                ).where(BenchmarkCell.benchmark_id == plan.benchmark_id)
+            )
+            results = aggregate_targets(plan.targets, (CellFigures(*r) for r in rows))
+            # Only a benchmark still running completes: a cancel wins the race.
+            session.execute(
+                update(Benchmark)
+                .where(
+                    Benchmark.id == plan.benchmark_id,
+                    Benchmark.status == BenchmarkStatus.RUNNING,
+                )
+                .values(
+                    status=BenchmarkStatus.COMPLETED,
+                    results=results,
+                    finished_at=utcnow(),
+                )
+            )
+        logger.info("benchmark %s completed", plan.benchmark_id)
+
+    def _fail(self, benchmark_id: str, reason: str) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(Benchmark)
+                .where(
+                    Benchmark.id == benchmark_id,
+                    Benchmark.status.in_([str(s) for s in UNFINISHED]),
+                )
+                .values(
+                    status=BenchmarkStatus.FAILED, error=reason, finished_at=utcnow()
+                )
+            )
+
+
+def _missing_cells(
+    plan: _Plan, done: set[tuple[int, int, int]]
+) -> Iterator[tuple[int, int, int]]:
+    # A generator shared by all workers: cells are produced as they are taken, so
+    # memory does not grow with the size of the benchmark.
+    for target_index in range(len(plan.targets)):
+        for position in plan.positions:
+            for repeat in range(plan.repeats):
+                key = (target_index, position, repeat)
+                if key not in done:
+                    yield key
+
+
+def _extract(item: Item, text: str) -> str | None:
+    if item.answer_type == "choice":
+        return extract_choice(text, len(item.choices or []))
+    if item.answer_type == "number":
+        return extract_number(text)
+    return text.strip()

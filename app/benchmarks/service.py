@@ -1,0 +1,249 @@
+"""Creating, reading and cancelling benchmarks: the service every transport calls."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth.permissions import Role
+from app.auth.service import Principal
+from app.benchmarks.items import item_from_row
+from app.benchmarks.lifecycle import BenchmarkStatus, check_transition
+from app.benchmarks.prompts import build_prompt
+from app.datasets.service import resolve_dataset
+from app.errors import BadRequest, Forbidden, NotFound
+from app.providers.registry import ProviderRegistry
+from app.store.database import Database
+from app.store.models import Benchmark, BenchmarkCell, Dataset, DatasetItem, utcnow
+
+KNOWN_METRICS = ("accuracy", "latency", "cost")
+
+
+def create_benchmark(
+    db: Database,
+    providers: ProviderRegistry,
+    request: dict[str, Any],
+    owner: Principal,
+) -> dict[str, Any]:
+    """Validate a benchmark request, sample its items and store it as pending."""
+    targets = [_target(providers, i, t) for i, t in enumerate(request["providers"])]
+    unknown = [m for m in request["metrics"] if m not in KNOWN_METRICS]
+    if unknown:
+        raise BadRequest(
+            f"Unknown metrics: {', '.join(unknown)}",
+            details={"metrics": unknown, "known": list(KNOWN_METRICS)},
+        )
+
+    dataset = resolve_dataset(db, request["dataset"])
+    if dataset.item_count == 0:
+        raise BadRequest(f"Dataset '{dataset.name}' has no items")
+    seed = request.get("seed", 0)
+    positions = sample_positions(dataset.item_count, request["iterations"], seed)
+    repeats = request.get("repeats", 1)
+
+    benchmark = Benchmark(
+        name=request["name"],
+        status=BenchmarkStatus.PENDING,
+        dataset_id=dataset.id,
+        targets=targets,
+        metrics=list(request["metrics"]),
+        iterations=request["iterations"],
+        repeats=repeats,
+        concurrency=request.get("concurrency", 4),
+        seed=seed,
+        item_positions=positions,
+        total_cells=len(targets) * len(positions) * repeats,
+        created_by=owner.user_id,
+    )
+    with db.session() as session:
+        session.add(benchmark)
+    return benchmark_view(benchmark, dataset, completed_cells=0)
+
+
+def sample_positions(item_count: int, iterations: int, seed: int) -> list[int]:
+    """Which items a benchmark runs: the same for the same seed, all if too few."""
+    if iterations >= item_count:
+        return list(range(item_count))
+    return sorted(random.Random(seed).sample(range(item_count), iterations))
+
+
+def get_benchmark(db: Database, benchmark_id: str) -> dict[str, Any]:
+    """A benchmark with its progress (and results once completed)."""
+    with db.session() as session:
+        benchmark = _get(session, benchmark_id)
+        dataset = session.get(Dataset, benchmark.dataset_id)
+        assert dataset is not None, "a benchmark's dataset is never deleted"
+        done = _count_cells(session, benchmark_id)
+    return benchmark_view(benchmark, dataset, done)
+
+
+def list_benchmarks(
+    db: Database, offset: int, limit: int, status: str | None
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of benchmarks, newest first."""
+    query = select(Benchmark)
+    if status:
+        query = query.where(Benchmark.status == status)
+    with db.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(
+            query.order_by(Benchmark.created_at.desc(), Benchmark.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        done = _count_cells_of(session, [row.id for row in rows])
+        datasets = {
+            d.id: d
+            for d in session.scalars(
+                select(Dataset).where(Dataset.id.in_({r.dataset_id for r in rows}))
+            )
+        }
+    views = [benchmark_view(r, datasets[r.dataset_id], done.get(r.id, 0)) for r in rows]
+    return views, total or 0
+
+
+def cancel_benchmark(db: Database, benchmark_id: str, caller: Principal) -> None:
+    """Mark a benchmark cancelled; only its owner or an admin may."""
+    with db.session() as session:
+        benchmark = _get(session, benchmark_id)
+        if caller.role != Role.ADMIN and benchmark.created_by != caller.user_id:
+            raise Forbidden("Only the benchmark's owner or an admin may cancel it")
+        check_transition(benchmark.status, BenchmarkStatus.CANCELLED)
+        benchmark.status = BenchmarkStatus.CANCELLED
+        benchmark.finished_at = utcnow()
+
+
+def list_cells(
+    db: Database, benchmark_id: str, offset: int, limit: int, target: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of a benchmark's stored cells, by target, item and repeat."""
+    with db.session() as session:
+        benchmark = _get(session, benchmark_id)
+        query = select(BenchmarkCell).where(BenchmarkCell.benchmark_id == benchmark_id)
+        if target is not None:
+            query = query.where(BenchmarkCell.target_index == target)
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        cells = session.scalars(
+            query.order_by(
+                BenchmarkCell.target_index,
+                BenchmarkCell.item_position,
+                BenchmarkCell.repeat,
+            )
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        items = _items_at(
+            session, benchmark.dataset_id, {c.item_position for c in cells}
+        )
+    views = [_cell_view(benchmark, c, items[c.item_position]) for c in cells]
+    return views, total or 0
+
+
+def benchmark_view(
+    benchmark: Benchmark, dataset: Dataset, completed_cells: int
+) -> dict[str, Any]:
+    """The API representation of a benchmark."""
+    total = benchmark.total_cells
+    return {
+        "benchmark_id": benchmark.id,
+        "name": benchmark.name,
+        "status": benchmark.status,
+        "progress": min(1.0, completed_cells / total) if total else 1.0,
+        "results": benchmark.results
+        if benchmark.status == BenchmarkStatus.COMPLETED
+        else None,
+        "dataset": {
+            "id": dataset.id,
+            "name": dataset.name,
+            "version": dataset.version,
+            "content_hash": dataset.content_hash,
+        },
+        "providers": benchmark.targets,
+        "metrics": benchmark.metrics,
+        "iterations": benchmark.iterations,
+        "repeats": benchmark.repeats,
+        "concurrency": benchmark.concurrency,
+        "seed": benchmark.seed,
+        "total_cells": total,
+        "completed_cells": completed_cells,
+        "error": benchmark.error,
+        "created_at": benchmark.created_at,
+        "started_at": benchmark.started_at,
+        "finished_at": benchmark.finished_at,
+    }
+
+
+def _target(
+    providers: ProviderRegistry, index: int, target: dict[str, Any]
+) -> dict[str, Any]:
+    config = providers.config(target["provider"])
+    if not providers.is_configured(config.name):
+        raise BadRequest(
+            f"Provider '{config.name}' is not configured: set {config.api_key_env}",
+            details={"providers": {str(index): target["provider"]}},
+        )
+    clean = {"provider": target["provider"], "model": target["model"]}
+    if target.get("parameters"):
+        clean["parameters"] = dict(target["parameters"])
+    return clean
+
+
+def _get(session: Session, benchmark_id: str) -> Benchmark:
+    benchmark = session.get(Benchmark, benchmark_id)
+    if benchmark is None:
+        raise NotFound(f"Benchmark '{benchmark_id}' not found")
+    return benchmark
+
+
+def _count_cells(session: Session, benchmark_id: str) -> int:
+    return _count_cells_of(session, [benchmark_id]).get(benchmark_id, 0)
+
+
+def _count_cells_of(session: Session, ids: list[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(BenchmarkCell.benchmark_id, func.count())
+        .where(BenchmarkCell.benchmark_id.in_(ids))
+        .group_by(BenchmarkCell.benchmark_id)
+    )
+    return {benchmark_id: count for benchmark_id, count in rows}
+
+
+def _items_at(
+    session: Session, dataset_id: str, positions: set[int]
+) -> dict[int, DatasetItem]:
+    rows = session.scalars(
+        select(DatasetItem).where(
+            DatasetItem.dataset_id == dataset_id, DatasetItem.position.in_(positions)
+        )
+    )
+    return {row.position: row for row in rows}
+
+
+def _cell_view(
+    benchmark: Benchmark, cell: BenchmarkCell, item: DatasetItem
+) -> dict[str, Any]:
+    target = benchmark.targets[cell.target_index]
+    return {
+        "target_index": cell.target_index,
+        "provider": target["provider"],
+        "model": target["model"],
+        "item_key": item.key,
+        "item_position": cell.item_position,
+        "repeat": cell.repeat,
+        "prompt": build_prompt(item_from_row(item)),
+        "expected": item.expected,
+        "output": cell.output,
+        "extracted": cell.extracted,
+        "correct": cell.correct,
+        "latency_ms": cell.latency_ms,
+        "prompt_tokens": cell.prompt_tokens,
+        "completion_tokens": cell.completion_tokens,
+        "cost_usd": cell.cost_usd,
+        "finish_reason": cell.finish_reason,
+        "error": cell.error,
+    }

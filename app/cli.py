@@ -1,0 +1,108 @@
+"""The ``ltb`` command: serve the API, migrate the database, manage users."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from app.auth.permissions import Role
+from app.errors import ConfigurationError, LTBError
+from app.settings import Settings
+
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.command(args)
+    except (ConfigurationError, LTBError) as e:
+        print(f"ltb: {e.message}", file=sys.stderr)
+        return 2
+    return result
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the API under gunicorn with uvicorn workers (replaces this process)."""
+    if args.bind:
+        os.environ["BIND_ADDRESS"] = args.bind
+    if args.workers:
+        os.environ["LTB_WORKERS"] = str(args.workers)
+    settings = Settings.from_env()
+    settings.bind_host_port()  # a malformed address fails here, clearly
+    if settings.workers > 1 and settings.resolved_database_url.startswith("sqlite"):
+        raise ConfigurationError(
+            "Several workers cannot share an SQLite database: set DATABASE_URL to "
+            "a PostgreSQL URL, or use --workers 1"
+        )
+
+    # Migrate once here, before any worker starts, rather than in racing workers.
+    from app.store.database import Database
+
+    db = Database(settings.resolved_database_url)
+    db.upgrade()
+    db.dispose()
+
+    os.environ["LTB_MIGRATED"] = "1"
+    argv = ["gunicorn", "--config", str(GUNICORN_CONF), "app.main:asgi_app()"]
+    os.execvp(sys.executable, [sys.executable, "-m", *argv])
+
+
+def db_upgrade(_args: argparse.Namespace) -> int:
+    """Apply pending migrations to DATABASE_URL."""
+    from app.store.database import Database
+
+    db = Database(Settings.from_env().resolved_database_url)
+    db.upgrade()
+    db.dispose()
+    print("database is up to date")
+    return 0
+
+
+def user_add(args: argparse.Namespace) -> int:
+    """Create a user; the password comes from LTB_NEW_USER_PASSWORD or a prompt."""
+    from app.main import build_runtime
+
+    password = os.environ.get("LTB_NEW_USER_PASSWORD") or getpass.getpass(
+        f"Password for {args.username}: "
+    )
+    if len(password) < 8:
+        raise ConfigurationError("Passwords must have at least 8 characters")
+    runtime = build_runtime(Settings.from_env().with_jwt_secret())
+    runtime.auth.create_user(args.username, password, args.role)
+    runtime.db.dispose()
+    print(f"created user {args.username} with role {args.role}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ltb", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve_cmd = commands.add_parser("serve", help="run the API server")
+    serve_cmd.add_argument("--bind", help="HOST:PORT (default: BIND_ADDRESS)")
+    serve_cmd.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve_cmd.set_defaults(command=serve)
+
+    db_cmd = commands.add_parser("db", help="database maintenance")
+    db_sub = db_cmd.add_subparsers(required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(
+        command=db_upgrade
+    )
+
+    user_cmd = commands.add_parser("user", help="manage users")
+    user_sub = user_cmd.add_subparsers(required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.value for r in Role], default="user")
+    add.set_defaults(command=user_add)
+    return parser

@@ -1,0 +1,1 @@
+"""Benchmark datasets: parsing standard files and storing them as versioned items."""

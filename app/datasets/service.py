@@ -1,0 +1,141 @@
+"""Importing, listing and reading datasets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from app.datasets.formats import DatasetItem as ParsedItem
+from app.datasets.formats import parse_dataset
+from app.errors import NotFound
+from app.store.database import Database
+from app.store.models import Dataset, DatasetItem
+
+logger = logging.getLogger(__name__)
+
+MAX_ITEMS_PER_UPLOAD = 100_000
+
+
+def import_dataset(
+    db: Database,
+    name: str,
+    format: str,
+    files: list[tuple[str, bytes]],
+    created_by: str | None,
+) -> dict[str, Any]:
+    """Parse uploaded files and store them as the newest version of ``name``."""
+    parsed = parse_dataset(format, files, max_items=MAX_ITEMS_PER_UPLOAD)
+
+    with db.session() as session:
+        newest = session.scalar(
+            select(func.max(Dataset.version)).where(Dataset.name == name)
+        )
+        dataset = Dataset(
+            name=name,
+            version=(newest or 0) + 1,
+            format=parsed.format,
+            content_hash=parsed.content_hash,
+            item_count=len(parsed.items),
+            created_by=created_by,
+        )
+        session.add(dataset)
+        session.flush()
+        rows = [_item_row(dataset.id, i, item) for i, item in enumerate(parsed.items)]
+        if rows:
+            session.execute(insert(DatasetItem), rows)
+        subjects = _subjects(parsed.items)
+
+    logger.info(
+        "imported dataset %s v%d: %d items", name, dataset.version, dataset.item_count
+    )
+    return dataset_view(dataset, subjects)
+
+
+def list_datasets(
+    db: Database, offset: int, limit: int, name: str | None
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of datasets, newest first."""
+    query = select(Dataset)
+    if name:
+        query = query.where(Dataset.name == name)
+    with db.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(
+            query.order_by(Dataset.created_at.desc(), Dataset.version.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        views = [dataset_view(row, _stored_subjects(session, row.id)) for row in rows]
+    return views, total or 0
+
+
+def get_dataset(db: Database, dataset_id: str) -> dict[str, Any]:
+    """One dataset version by id."""
+    with db.session() as session:
+        row = session.get(Dataset, dataset_id)
+        if row is None:
+            raise NotFound(f"Dataset '{dataset_id}' not found")
+        return dataset_view(row, _stored_subjects(session, row.id))
+
+
+def resolve_dataset(db: Database, ref: str) -> Dataset:
+    """Find a dataset by id, or by name (its newest version)."""
+    with db.session() as session:
+        row = session.get(Dataset, ref)
+        if row is None:
+            row = session.scalar(
+                select(Dataset)
+                .where(Dataset.name == ref)
+                .order_by(Dataset.version.desc())
+                .limit(1)
+            )
+    if row is None:
+        raise NotFound(
+            f"Dataset '{ref}' not found: give a dataset id or the name of an "
+            "imported dataset",
+            details={"dataset": ref},
+        )
+    return row
+
+
+def dataset_view(row: Dataset, subjects: list[str]) -> dict[str, Any]:
+    """The API representation of a dataset."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "version": row.version,
+        "format": row.format,
+        "content_hash": row.content_hash,
+        "item_count": row.item_count,
+        "subjects": subjects,
+        "created_at": row.created_at,
+    }
+
+
+def _item_row(dataset_id: str, position: int, item: ParsedItem) -> dict[str, Any]:
+    return {
+        "dataset_id": dataset_id,
+        "position": position,
+        "key": item.key,
+        "input": item.input,
+        "expected": item.expected,
+        "choices": item.choices,
+        "answer_type": item.answer_type,
+        "subject": item.subject,
+        "reference": item.reference,
+    }
+
+
+def _subjects(items: list[ParsedItem]) -> list[str]:
+    return sorted({item.subject for item in items if item.subject})
+
+
+def _stored_subjects(session: Any, dataset_id: str) -> list[str]:
+    rows = session.scalars(
+        select(DatasetItem.subject)
+        .where(DatasetItem.dataset_id == dataset_id, DatasetItem.subject.is_not(None))
+        .distinct()
+    ).all()
+    return sorted(rows)

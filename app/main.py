@@ -1,0 +1,148 @@
+"""The application factory: one ASGI application serving the REST contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from connexion import FlaskApp
+from connexion.exceptions import ProblemException
+from connexion.jsonifier import Jsonifier
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+from app.auth.service import AuthService
+from app.benchmarks.engine import BenchmarkEngine
+from app.errors import LTBError
+from app.providers.config import load_provider_configs
+from app.providers.registry import ProviderRegistry
+from app.rest import envelope
+from app.rest.authorization import AuthorizationMiddleware
+from app.rest.context import RuntimeMiddleware
+from app.rest.json import UTCJSONEncoder
+from app.rest.request_id import RequestIdMiddleware
+from app.rest.resolver import PermissionResolver
+from app.rest.validation import (
+    AllErrorsJSONBodyValidator,
+    AllErrorsParameterValidator,
+    ClosingMultiPartFormDataValidator,
+)
+from app.runtime import Runtime
+from app.settings import Settings
+from app.store.database import Database
+
+logger = logging.getLogger(__name__)
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
+
+
+def create_app(settings: Settings | None = None) -> FlaskApp:
+    """Build the server for the given settings (from the environment by default)."""
+    settings = (settings or Settings.from_env()).with_jwt_secret()
+    runtime = build_runtime(settings)
+
+    app = FlaskApp(
+        __name__,
+        lifespan=_lifespan(runtime),
+        specification_dir=str(SPEC_DIR),
+        # The default pretty-prints every response.
+        jsonifier=Jsonifier(json, cls=UTCJSONEncoder, separators=(",", ":")),
+        validator_map=_validators(),
+        swagger_ui_options=SwaggerUIOptions(
+            serve_spec=settings.enable_swagger,
+            swagger_ui=settings.enable_swagger,
+            swagger_ui_path="/swagger-ui",
+            spec_path="/api-docs/openapi.json",
+        ),
+    )
+    app.add_api(
+        "openapi.yaml",
+        resolver=PermissionResolver(),
+        pythonic_params=True,
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+    )
+    app.app.extensions["ltb"] = runtime
+    _size_handler_pool(app, settings.handler_threads)
+
+    app.add_middleware(
+        RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION
+    )
+    app.add_middleware(
+        RuntimeMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        runtime=runtime,
+    )
+    app.add_middleware(
+        AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
+    )
+    app.add_error_handler(LTBError, envelope.render_project_error)
+    app.add_error_handler(ProblemException, envelope.render_problem)
+    app.add_error_handler(HTTPException, envelope.render_http_error)
+    app.add_error_handler(Exception, envelope.render_unexpected)
+    return app
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Connect the database, migrate it, make sure an admin exists, load providers."""
+    db = Database(settings.resolved_database_url)
+    db.upgrade()
+    assert settings.jwt_secret, "with_jwt_secret() always sets it"
+    auth = AuthService(db, settings.jwt_secret, settings.jwt_expiration)
+    auth.ensure_admin(settings.admin_password)
+    configs = load_provider_configs(settings.providers_file, settings.environ)
+    providers = ProviderRegistry(configs, settings.environ)
+    engine = BenchmarkEngine(db, providers)
+    return Runtime(settings, db, auth, providers, engine)
+
+
+def asgi_app() -> FlaskApp:
+    """Entry point for gunicorn/uvicorn: the app configured from the environment."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app()
+
+
+def _lifespan(runtime: Runtime) -> Any:
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        runtime.loop = asyncio.get_running_loop()
+        resumed = await runtime.engine.resume_unfinished()
+        if resumed:
+            logger.info("resumed %d unfinished benchmark(s)", len(resumed))
+        try:
+            yield
+        finally:
+            await runtime.engine.shutdown()
+            await runtime.providers.aclose()
+            runtime.loop = None
+            runtime.db.dispose()
+
+    return lifespan
+
+
+def _validators() -> dict[str, Any]:
+    from connexion.validators import VALIDATOR_MAP
+
+    validators = dict(VALIDATOR_MAP)
+    body = type(VALIDATOR_MAP["body"])(VALIDATOR_MAP["body"])
+    body["*/*json"] = AllErrorsJSONBodyValidator
+    body["multipart/form-data"] = ClosingMultiPartFormDataValidator
+    validators["body"] = body
+    validators["parameter"] = AllErrorsParameterValidator
+    return validators
+
+
+def _size_handler_pool(app: FlaskApp, threads: int) -> None:
+    # FlaskApp runs handlers in a pool of 10 threads with no public setting; handlers
+    # that wait on providers would starve /health, so the pool is sized here.
+    bridge = app._middleware_app
+    bridge.asgi_app = WSGIMiddleware(bridge.app.wsgi_app, workers=threads)

@@ -1,0 +1,90 @@
+"""The provider interface: what a completion returns and how a provider call fails."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.errors import ErrorCode, LTBError
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one completion, as the provider reported them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    # The part of prompt_tokens served from the provider's prompt cache.
+    cached_prompt_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The outcome of one successful provider call."""
+
+    # "" when the model returned no content (e.g. it stopped at max_tokens).
+    text: str
+    model: str
+    usage: Usage
+    finish_reason: str | None
+    # Wall time of the call, retries included, queueing for a slot excluded.
+    latency_ms: float
+
+
+class ProviderError(LTBError):
+    """A provider could not produce a completion; details always name the provider."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        details: Mapping[str, Any] | None = None,
+        code: ErrorCode | None = None,
+    ) -> None:
+        super().__init__(
+            message, details={"provider": provider, **(details or {})}, code=code
+        )
+        self.provider = provider
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider is not configured, unreachable, too slow, overloaded or failing."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request itself (bad model, bad parameters, bad key)."""
+
+    code = ErrorCode.BAD_REQUEST
+
+
+class Provider(Protocol):
+    """An LLM provider the engine can ask for completions."""
+
+    name: str
+
+    async def complete(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        system: str | None = None,
+    ) -> Completion:
+        """Return the model's completion of prompt, or raise ProviderError."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the provider's HTTP connections."""
+        ...

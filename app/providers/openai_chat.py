@@ -1,0 +1,155 @@
+"""Providers that speak OpenAI chat completions: OpenAI and compatible servers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from urllib.parse import urlsplit
+
+import openai
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+
+from app.providers import failures
+from app.providers.base import Completion, ProviderError, Usage
+from app.providers.config import ProviderConfig
+
+logger = logging.getLogger(__name__)
+
+# The SDK refuses an empty key, and without one it would fall back to OPENAI_API_KEY
+# and send the real key to a local server. Keyless servers ignore this value.
+KEYLESS_PLACEHOLDER = "no-key-required"
+
+# The host of OpenAI's own API (the SDK's default base_url).
+OPENAI_HOST = "api.openai.com"
+
+
+def token_limit_field(config: ProviderConfig) -> str:
+    """Name the request field that caps completion tokens for this endpoint."""
+    # OpenAI itself deprecated max_tokens and rejects it for reasoning models;
+    # compatible servers (llama.cpp, vLLM, Ollama, ...) all understand max_tokens.
+    if config.base_url is None or urlsplit(config.base_url).hostname == OPENAI_HOST:
+        return "max_completion_tokens"
+    return "max_tokens"
+
+
+class OpenAIChatProvider:
+    """A provider reached through the official openai SDK's chat completions."""
+
+    def __init__(self, config: ProviderConfig, api_key: str | None) -> None:
+        self.name = config.name
+        self._config = config
+        self._secret = api_key
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or KEYLESS_PLACEHOLDER,
+            base_url=config.base_url,
+            timeout=config.timeout_s,
+            max_retries=config.max_retries,
+        )
+        self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._warned_no_usage = False
+
+    async def complete(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        system: str | None = None,
+    ) -> Completion:
+        """Ask the model for a chat completion of prompt."""
+        messages: list[ChatCompletionMessageParam] = []
+        if system is not None:
+            messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": prompt})
+        limit_field = token_limit_field(self._config)
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                response = await self._client.chat.completions.create(
+                    model=model,
+                    messages=messages,
+                    max_tokens=_given(max_tokens, limit_field == "max_tokens"),
+                    max_completion_tokens=_given(
+                        max_tokens, limit_field == "max_completion_tokens"
+                    ),
+                    temperature=openai.omit if temperature is None else temperature,
+                )
+            except openai.OpenAIError as exc:
+                raise self._failure(exc) from _cause_to_keep(exc)
+            latency_ms = (time.perf_counter() - started) * 1000
+        return self._completion(model, response, latency_ms)
+
+    async def aclose(self) -> None:
+        """Close the SDK client and its connection pool."""
+        await self._client.close()
+
+    def _completion(
+        self, requested_model: str, response: ChatCompletion, latency_ms: float
+    ) -> Completion:
+        """Turn the SDK's response into a Completion."""
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise failures.invalid_response(self.name, "no choices in the reply")
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        return Completion(
+            # content is null when the model produced nothing, e.g. it hit the limit.
+            text=content if isinstance(content, str) else "",
+            model=getattr(response, "model", None) or requested_model,
+            usage=self._usage(getattr(response, "usage", None)),
+            finish_reason=getattr(choice, "finish_reason", None),
+            latency_ms=latency_ms,
+        )
+
+    def _usage(self, reported: CompletionUsage | None) -> Usage:
+        """Read token counts; a server that reports none counts as zero tokens."""
+        if reported is None:
+            # Some compatible servers omit usage; failing the call would lose a good
+            # completion, so the counts stay 0 and the operator hears about it once.
+            if not self._warned_no_usage:
+                self._warned_no_usage = True
+                logger.warning(
+                    "provider %s reports no token usage; counting 0 tokens", self.name
+                )
+            return Usage(prompt_tokens=0, completion_tokens=0)
+        prompt = reported.prompt_tokens or 0
+        details = reported.prompt_tokens_details
+        cached = (details.cached_tokens or 0) if details is not None else 0
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=reported.completion_tokens or 0,
+            cached_prompt_tokens=min(cached, prompt),
+        )
+
+    def _failure(self, exc: openai.OpenAIError) -> ProviderError:
+        """Translate an SDK exception, raised after the SDK's own retries."""
+        if isinstance(exc, openai.APIStatusError):
+            error = failures.from_status(
+                self.name, exc.status_code, exc.body, self._secret
+            )
+        elif isinstance(exc, openai.APIConnectionError):
+            error = failures.unreachable(
+                self.name,
+                timed_out=isinstance(exc, openai.APITimeoutError),
+                timeout_s=self._config.timeout_s,
+                cause=exc,
+            )
+        else:
+            error = failures.invalid_response(self.name, type(exc).__name__)
+        return failures.logged(error)
+
+
+def _given(value: int | None, wanted: bool) -> int | openai.Omit:
+    """Send value in this field only if it is set and this is the wanted field."""
+    return value if value is not None and wanted else openai.omit
+
+
+def _cause_to_keep(exc: openai.OpenAIError) -> BaseException | None:
+    """Chain transport errors; drop status errors, whose text quotes the body."""
+    # An upstream body can echo the API key back; the useful parts of it are
+    # already in the ProviderError's details, redacted.
+    return None if isinstance(exc, openai.APIStatusError) else exc

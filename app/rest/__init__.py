@@ -1,0 +1,1 @@
+"""The REST transport: Connexion routes openapi/openapi.yaml to these modules."""

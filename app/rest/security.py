@@ -1,0 +1,30 @@
+"""Connexion security functions for the bearer JWT and X-API-Key schemes.
+
+They run in Connexion's ASGI security middleware, before Flask, so they find the
+runtime in the request scope and do their database work off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from connexion.lifecycle import ConnexionRequest
+
+from app.rest.context import runtime_of_scope
+
+
+async def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
+    """Authenticate a bearer JWT; every failure becomes a 401 in the envelope."""
+    auth = runtime_of_scope(request.scope).auth
+    principal = await asyncio.to_thread(auth.principal_from_token, token)
+    return principal.as_token_info()
+
+
+async def api_key_info(
+    key: str, required_scopes: Any, request: ConnexionRequest
+) -> dict[str, Any]:
+    """Authenticate an API key; every failure becomes a 401 in the envelope."""
+    auth = runtime_of_scope(request.scope).auth
+    principal = await asyncio.to_thread(auth.principal_from_api_key, key)
+    return principal.as_token_info()

@@ -1,0 +1,136 @@
+"""Request body validators that report every failing field, not just the first."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from connexion.json_schema import Draft4RequestValidator
+from connexion.validators import (
+    JSONRequestBodyValidator,
+    MultiPartFormDataValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft4Validator, ValidationError
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartParser
+from starlette.types import Scope
+
+from app.errors import BadRequest
+
+_MISSING = re.compile(r"^'(.+)' is a required property$")
+
+
+class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
+    """JSON body validation whose error names each failing field in ``details``."""
+
+    async def _parse(self, stream: Any, scope: Scope) -> Any:
+        raw = b"".join([chunk async for chunk in stream])
+        try:
+            text = raw.decode(self._encoding)
+        except (UnicodeDecodeError, LookupError) as e:
+            raise BadRequest(
+                "Request body is not valid UTF-8 text",
+                details={"errors": [{"field": None, "message": str(e)}]},
+            ) from e
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BadRequest(
+                f"Request body is not valid JSON: {e.msg} at line {e.lineno} "
+                f"column {e.colno}",
+                details={"errors": [{"field": None, "message": e.msg}]},
+            ) from e
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if not self._nullable and body is None:
+            raise BadRequest(
+                "Request body must not be empty",
+                details={"errors": [{"field": None, "message": "body is required"}]},
+            )
+        validator = Draft4RequestValidator(
+            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
+        )
+        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+        if errors:
+            described = [_describe(error) for error in errors]
+            fields = ", ".join(str(d["field"] or "body") for d in described)
+            raise BadRequest(
+                f"Request body is invalid: {fields}", details={"errors": described}
+            )
+        return None
+
+
+def _describe(error: ValidationError) -> dict[str, Any]:
+    path = list(error.path)
+    # A missing property is reported on its parent; name the property itself.
+    # jsonschema reports each missing property as its own error, on the parent.
+    missing = _MISSING.match(error.message) if error.validator == "required" else None
+    if missing:
+        path.append(missing.group(1))
+    field = ".".join(str(part) for part in path) or None
+    return {"field": field, "message": error.message}
+
+
+class AllErrorsParameterValidator(ParameterValidator):  # type: ignore[misc]
+    """Parameter validation naming every failing parameter, one line each."""
+
+    def validate_request(self, request: Any) -> None:
+        errors: list[dict[str, Any]] = []
+        if self.strict_validation:
+            extra = self.validate_query_parameter_list(
+                request, security_params=self.security_query_params
+            )
+            errors += [
+                {"field": name, "message": "unknown query parameter"}
+                for name in sorted(extra)
+            ]
+        sources = {
+            "query": request.query_params,
+            "path": request.path_params,
+            "header": request.headers,
+        }
+        for location, values in sources.items():
+            for param in self.parameters.get(location, []):
+                message = _parameter_error(param, values.get(param["name"]))
+                if message:
+                    errors.append({"field": param["name"], "message": message})
+        if errors:
+            fields = ", ".join(e["field"] for e in errors)
+            raise BadRequest(
+                f"Invalid parameters: {fields}", details={"errors": errors}
+            )
+
+
+def _parameter_error(param: dict[str, Any], value: Any) -> str | None:
+    if value is None:
+        return "is required" if param.get("required") else None
+    validator = Draft4Validator(
+        param.get("schema", {}), format_checker=Draft4Validator.FORMAT_CHECKER
+    )
+    error = next(iter(validator.iter_errors(value)), None)
+    return error.message if error is not None else None
+
+
+class _ClosingMultiPartParser(MultiPartParser):
+    """Starlette's parser, closing the uploaded files it spooled once parsed.
+
+    Connexion parses multipart bodies only to validate them (the raw body is
+    replayed to Flask) and never closes the temporary files the parser opens.
+    """
+
+    async def parse(self) -> FormData:
+        form: FormData = await super().parse()
+        await form.close()
+        return form
+
+
+class ClosingMultiPartFormDataValidator(MultiPartFormDataValidator):  # type: ignore[misc]
+    """Multipart validation that does not leak temporary files."""
+
+    @property
+    def _form_parser_cls(self) -> type[MultiPartParser]:
+        return _ClosingMultiPartParser

@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# CI clones the project with a copy of shared/ beside it.
+SHARED = REPO.parent / "shared"
+DATASETS = SHARED / "datasets"
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """The real benchmark data in ../shared/datasets (never copied into the repo)."""
+    if not DATASETS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{DATASETS} is missing: CI must provide ../shared")
+        pytest.skip(f"{DATASETS} is missing")
+    return DATASETS

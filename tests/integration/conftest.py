@@ -1,0 +1,110 @@
+"""An in-process server (the real app, a test client) with a loopback provider."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.support.fake_openai import FakeOpenAI, fake_openai
+
+ADMIN_PASSWORD = "integration-admin-pass"
+FAKE_MODEL = "fake-model"
+# USD per million tokens, so tests can compute the cost they expect.
+FAKE_PRICE = {"input_per_mtok": 2.0, "output_per_mtok": 8.0}
+
+
+def answer_b(prompt: str) -> str:
+    """A model that always answers B to multiple choice, and 42 to anything else."""
+    return "Answer: B" if re.search(r"^B\. ", prompt, re.M) else "Answer: 42"
+
+
+@dataclass
+class Server:
+    """A running app, its client, and the fake provider behind it."""
+
+    client: TestClient
+    provider: FakeOpenAI
+    settings: Settings
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers authenticating as the admin."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def login(self, username: str, password: str) -> dict[str, str]:
+        """Log in and return the headers for that user."""
+        response = self.client.post(
+            "/v1/auth/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def write_providers_file(path: Path, base_url: str) -> Path:
+    """A providers file with one OpenAI-compatible provider named "fake"."""
+    path.write_text(
+        "providers:\n"
+        "  - name: fake\n"
+        "    kind: openai\n"
+        f"    base_url: {base_url}\n"
+        "    api_key_env: null\n"
+        "    timeout_s: 5\n"
+        "    max_retries: 0\n"
+        "    models:\n"
+        f"      {FAKE_MODEL}: {{input_per_mtok: {FAKE_PRICE['input_per_mtok']}, "
+        f"output_per_mtok: {FAKE_PRICE['output_per_mtok']}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers on demand; every one is stopped at the end of the test."""
+    stack: list[Any] = []
+
+    def start(
+        reply: Callable[[str], str] = answer_b,
+        database_url: str | None = None,
+        data_dir: Path | None = None,
+        **provider_options: Any,
+    ) -> Server:
+        provider_cm = fake_openai(reply, **provider_options)
+        provider = provider_cm.__enter__()
+        stack.append(provider_cm)
+        settings = Settings(
+            data_dir=data_dir or tmp_path / "data",
+            database_url=database_url,
+            admin_password=ADMIN_PASSWORD,
+            providers_file=str(
+                write_providers_file(tmp_path / "providers.yaml", provider.base_url)
+            ),
+            environ={},
+            validate_responses=True,
+        )
+        client = TestClient(create_app(settings))
+        client.__enter__()
+        stack.append(client)
+        token = client.post(
+            "/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        ).json()["token"]
+        return Server(client, provider, settings, token)
+
+    yield start
+    for cm in reversed(stack):
+        cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def server(make_server: Callable[..., Server]) -> Server:
+    """One running server whose fake model always answers B (or 42)."""
+    return make_server()

@@ -1,0 +1,129 @@
+"""Importing datasets over REST: real MMLU and GSM8K files, versions, bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.conftest import Server
+
+
+def upload(server: Server, name: str, format: str, files: list[tuple[str, bytes]]):
+    return server.client.post(
+        "/v1/datasets",
+        headers=server.auth,
+        data={"name": name, "format": format},
+        files=[("file", (filename, content)) for filename, content in files],
+    )
+
+
+def mmlu_dev_files(datasets_dir: Path) -> list[tuple[str, bytes]]:
+    return [
+        (path.name, path.read_bytes())
+        for path in sorted((datasets_dir / "mmlu" / "dev").glob("*.csv"))
+    ]
+
+
+def test_the_mmlu_dev_split_imports_as_285_items_in_57_subjects(
+    server: Server, datasets_dir: Path
+) -> None:
+    response = upload(server, "mmlu", "mmlu-csv", mmlu_dev_files(datasets_dir))
+
+    body = response.json()
+    assert response.status_code == 201, response.text
+    assert body["item_count"] == 285
+    assert len(body["subjects"]) == 57
+    assert "abstract_algebra" in body["subjects"]
+    assert body["version"] == 1
+    assert len(body["content_hash"]) == 64
+    assert (
+        server.client.get(f"/v1/datasets/{body['id']}", headers=server.auth).json()
+        == body
+    )
+
+
+def test_gsm8k_imports_with_its_final_answers(
+    server: Server, datasets_dir: Path
+) -> None:
+    lines = (datasets_dir / "gsm8k" / "test.jsonl").read_bytes().splitlines()[:20]
+
+    response = upload(
+        server, "gsm8k", "gsm8k-jsonl", [("test.jsonl", b"\n".join(lines))]
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["item_count"] == 20
+
+
+def test_a_new_upload_under_a_name_is_its_next_version(server: Server) -> None:
+    first = [("a.jsonl", b'{"input": "2+2?", "expected": "4"}\n')]
+    second = [("a.jsonl", b'{"input": "3+3?", "expected": "6"}\n')]
+
+    v1 = upload(server, "arith", "jsonl", first).json()
+    v2 = upload(server, "arith", "jsonl", second).json()
+    listed = server.client.get("/v1/datasets?name=arith", headers=server.auth).json()
+
+    assert (v1["version"], v2["version"]) == (1, 2)
+    assert v1["content_hash"] != v2["content_hash"]
+    assert [d["version"] for d in listed["items"]] == [2, 1]
+    assert listed["total"] == 2
+
+
+def test_identical_content_has_the_same_hash(server: Server) -> None:
+    content = [("q.jsonl", b'{"input": "Capital of France?", "expected": "Paris"}\n')]
+
+    one = upload(server, "same-a", "jsonl", content).json()
+    two = upload(server, "same-b", "jsonl", content).json()
+
+    assert one["content_hash"] == two["content_hash"]
+
+
+def test_a_bad_line_is_a_400_naming_file_and_line(server: Server) -> None:
+    good = json.dumps({"input": "ok?", "expected": "yes"}).encode()
+    content = good + b"\n" + good + b"\n{not json\n"
+
+    response = upload(server, "broken", "jsonl", [("items.jsonl", content)])
+
+    body = response.json()
+    assert response.status_code == 400
+    assert body["error"]["details"]["file"] == "items.jsonl"
+    assert body["error"]["details"]["line"] == 3
+    assert "line 3" in body["error"]["message"]
+
+
+def test_a_wrong_column_count_in_mmlu_csv_is_a_400(server: Server) -> None:
+    content = b'"What?",a,b,c,d,A\n"Short row",a,b\n'
+
+    response = upload(server, "mmlu-bad", "mmlu-csv", [("x_dev.csv", content)])
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["line"] == 2
+
+
+def test_an_unknown_format_or_missing_file_is_a_400(server: Server) -> None:
+    unknown = upload(server, "x", "parquet", [("x.parquet", b"PAR1")])
+    missing = server.client.post(
+        "/v1/datasets",
+        headers=server.auth,
+        files={"name": (None, "x"), "format": (None, "jsonl")},
+    )
+
+    assert unknown.status_code == 400
+    assert "format" in unknown.json()["error"]["message"]
+    assert missing.status_code == 400
+    assert "file" in missing.json()["error"]["message"]
+
+
+def test_a_form_that_is_not_multipart_is_a_415(server: Server) -> None:
+    response = server.client.post(
+        "/v1/datasets", headers=server.auth, data={"name": "x", "format": "jsonl"}
+    )
+
+    assert response.status_code == 415
+
+
+def test_an_unknown_dataset_is_a_404(server: Server) -> None:
+    response = server.client.get("/v1/datasets/does-not-exist", headers=server.auth)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"

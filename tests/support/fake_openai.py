@@ -1,0 +1,114 @@
+"""A loopback server that speaks the OpenAI chat-completions wire format.
+
+It answers with a reply function of the prompt, so tests know exactly what every
+cell should score. It counts requests, can delay replies, and can fail on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = Callable[[str], str]
+
+
+@dataclass
+class FakeOpenAI:
+    """State shared between the test and the server thread."""
+
+    reply: Reply
+    delay_s: float = 0.0
+    # Fail the first N requests with this status (0: never fail).
+    fail_first: int = 0
+    fail_status: int = 500
+    requests: int = 0
+    prompts: list[str] = field(default_factory=list)
+    base_url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def usage_for(self, prompt: str, text: str) -> dict[str, int]:
+        """Token counts the fake reports: one token per whitespace-separated word."""
+        prompt_tokens = len(prompt.split())
+        completion_tokens = len(text.split())
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+
+
+def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            request = json.loads(self.rfile.read(length))
+            prompt = request["messages"][-1]["content"]
+            with state.lock:
+                state.requests += 1
+                number = state.requests
+                state.prompts.append(prompt)
+            if number <= state.fail_first:
+                self._send(state.fail_status, {"error": {"message": "fake failure"}})
+                return
+            if state.delay_s:
+                time.sleep(state.delay_s)
+            text = state.reply(prompt)
+            self._send(
+                200,
+                {
+                    "id": f"chatcmpl-{number}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": request["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": state.usage_for(prompt, text),
+                },
+            )
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+    return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a cancelled benchmark, a timeout test) is expected.
+        pass
+
+
+@contextmanager
+def fake_openai(reply: Reply, **options: Any) -> Iterator[FakeOpenAI]:
+    """Run a FakeOpenAI on a free loopback port for the duration of the block."""
+    state = FakeOpenAI(reply=reply, **options)
+    server = _QuietServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
