@@ -76,8 +76,10 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         reply: Callable[[str], str] = answer_b,
         database_url: str | None = None,
         data_dir: Path | None = None,
+        provider_url: str | None = None,
         **provider_options: Any,
     ) -> Server:
+        """Start a fake provider and a server; ``provider_url`` points it elsewhere."""
         provider_cm = fake_openai(reply, **provider_options)
         provider = provider_cm.__enter__()
         stack.append(provider_cm)
@@ -86,7 +88,9 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             database_url=database_url,
             admin_password=ADMIN_PASSWORD,
             providers_file=str(
-                write_providers_file(tmp_path / "providers.yaml", provider.base_url)
+                write_providers_file(
+                    tmp_path / "providers.yaml", provider_url or provider.base_url
+                )
             ),
             environ={},
             validate_responses=True,

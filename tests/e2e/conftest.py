@@ -1,0 +1,59 @@
+"""The real peers of the end-to-end tests: a local LLM and the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.llm_server import MODEL_ALIAS, require_llm_peer, start_llm_server
+from tests.support.postgres import postgres_available, temporary_database
+
+# USD per million tokens for the local model: not a real bill, but a real price
+# table entry, so the cost arithmetic is exercised end to end.
+LOCAL_PRICE = {"input_per_mtok": 0.5, "output_per_mtok": 1.5}
+
+
+@pytest.fixture(scope="session")
+def llm_base_url() -> Iterator[str]:
+    """SmolLM2-135M served by llama.cpp on a loopback port, for the whole session."""
+    peer = require_llm_peer()
+    with start_llm_server(peer.python, peer.gguf) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def providers_file(tmp_path: Path, llm_base_url: str) -> Path:
+    """A providers file naming the local model as provider "local"."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        "providers:\n"
+        "  - name: local\n"
+        "    kind: openai\n"
+        f"    base_url: {llm_base_url}\n"
+        "    api_key_env: null\n"
+        "    timeout_s: 120\n"
+        "    max_concurrency: 2\n"
+        "    models:\n"
+        f"      {MODEL_ALIAS}: {{input_per_mtok: {LOCAL_PRICE['input_per_mtok']}, "
+        f"output_per_mtok: {LOCAL_PRICE['output_per_mtok']}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the embedded SQLite default), then a throw-away PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    problem = postgres_available()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+    with temporary_database() as url:
+        yield url

@@ -1,0 +1,134 @@
+"""Run the real server (`ltb serve`, gunicorn + uvicorn) as a subprocess on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from tests.support.llm_server import free_loopback_port
+
+LTB = Path(sys.executable).parent / "ltb"
+
+
+@dataclass
+class LiveServer:
+    """A running `ltb serve` process and an HTTP client logged in as admin."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+    client: httpx2.Client
+
+    def log(self) -> str:
+        """Everything the server has logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL to gunicorn's master and its workers at once."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), falling back to SIGKILL."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextmanager
+def live_server(
+    data_dir: Path, env: dict[str, str], admin_password: str
+) -> Iterator[LiveServer]:
+    """Start `ltb serve` with the given environment; stop it (by pid) afterwards."""
+    port = free_loopback_port()
+    base_url = f"http://127.0.0.1:{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"server-{port}.log"
+    full_env = {
+        **os.environ,
+        "BIND_ADDRESS": f"127.0.0.1:{port}",
+        "LTB_DATA_DIR": str(data_dir),
+        "LTB_ADMIN_PASSWORD": admin_password,
+        "OPENAI_API_KEY": "",
+        "ANTHROPIC_API_KEY": "",
+        **env,
+    }
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [str(LTB), "serve"],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed as one
+        )
+    client = httpx2.Client(base_url=base_url, timeout=30)
+    server = LiveServer(process, base_url, log_path, client)
+    try:
+        _wait_healthy(server)
+        token = client.post(
+            "/v1/auth/login",
+            json={"username": "admin", "password": admin_password},
+        ).json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield server
+    finally:
+        client.close()
+        server.stop()
+
+
+def _wait_healthy(server: LiveServer, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()[-3000:]}")
+        try:
+            if server.client.get("/health").status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not become healthy:\n{server.log()[-3000:]}")
+
+
+def wait_for_benchmark(
+    server: LiveServer, benchmark_id: str, timeout: float
+) -> list[dict[str, Any]]:
+    """Poll a benchmark until it ends; return every state seen."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = server.client.get(f"/v1/benchmarks/{benchmark_id}").json()
+        seen.append(state)
+        if state["status"] in {"completed", "failed", "cancelled"}:
+            return seen
+        time.sleep(0.5)
+    raise AssertionError(f"benchmark still {seen[-1]['status']} after {timeout} s")
+
+
+def all_cells(server: LiveServer, benchmark_id: str) -> list[dict[str, Any]]:
+    """Every stored cell of a benchmark, through the paginated results endpoint."""
+    cells: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = server.client.get(
+            f"/v1/benchmarks/{benchmark_id}/results",
+            params={"page": page, "page_size": 100},
+        ).json()
+        cells += body["items"]
+        if page >= body["total_pages"]:
+            return cells
+        page += 1
