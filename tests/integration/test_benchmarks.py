@@ -310,3 +310,23 @@ def test_results_of_an_unknown_benchmark_are_a_404(server: Server) -> None:
     response = server.client.get("/v1/benchmarks/nope/results", headers=server.auth)
 
     assert response.status_code == 404
+
+
+def test_an_empty_completion_is_a_wrong_answer_not_an_error(
+    make_server: Callable[..., Server], datasets_dir: Path
+) -> None:
+    server = make_server(reply=lambda prompt: None)
+    upload(server, "mmlu", "mmlu-csv", mmlu_dev_files(datasets_dir))
+
+    created = start_benchmark(
+        server, providers=[{"provider": "fake", "model": FAKE_MODEL}], iterations=5
+    )
+    final = wait_for(server, created["benchmark_id"])[-1]
+    cells = all_cells(server, created["benchmark_id"])
+
+    assert final["status"] == "completed"
+    assert final["results"]["targets"][0]["errors"] == 0
+    assert final["results"]["targets"][0]["accuracy"] == 0.0
+    assert {(c["output"], c["extracted"], c["finish_reason"]) for c in cells} == {
+        ("", None, "length")
+    }

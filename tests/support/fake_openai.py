@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Reply = Callable[[str], str]
+# A reply of None is a null message content, as when a model hits its token limit.
+Reply = Callable[[str], str | None]
 
 
 @dataclass
@@ -32,10 +33,10 @@ class FakeOpenAI:
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def usage_for(self, prompt: str, text: str) -> dict[str, int]:
+    def usage_for(self, prompt: str, text: str | None) -> dict[str, int]:
         """Token counts the fake reports: one token per whitespace-separated word."""
         prompt_tokens = len(prompt.split())
-        completion_tokens = len(text.split())
+        completion_tokens = len(text.split()) if text is not None else 0
         return {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -73,7 +74,7 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                         {
                             "index": 0,
                             "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
+                            "finish_reason": "stop" if text is not None else "length",
                         }
                     ],
                     "usage": state.usage_for(prompt, text),
