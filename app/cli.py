@@ -38,19 +38,25 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers:
         os.environ["LTB_WORKERS"] = str(args.workers)
     settings = Settings.from_env()
+    settings.check()
     settings.bind_host_port()  # a malformed address fails here, clearly
     if settings.workers > 1 and settings.resolved_database_url.startswith("sqlite"):
         raise ConfigurationError(
             "Several workers cannot share an SQLite database: set DATABASE_URL to "
             "a PostgreSQL URL, or use --workers 1"
         )
+    if settings.workers > 1 and not settings.redis_url:
+        raise ConfigurationError(
+            "Several workers cannot share rate-limit counters kept in memory: set "
+            "REDIS_URL to a Redis server, or use --workers 1"
+        )
 
-    # Migrate once here, before any worker starts, rather than in racing workers.
-    from app.store.database import Database
+    # Migrate, make the JWT secret and the first admin once here, before any worker
+    # starts: workers doing it themselves would race (and a loser would crash).
+    from app.main import build_runtime
 
-    db = Database(settings.resolved_database_url)
-    db.upgrade()
-    db.dispose()
+    runtime = build_runtime(settings.with_jwt_secret())
+    runtime.db.dispose()
 
     os.environ["LTB_MIGRATED"] = "1"
     argv = ["gunicorn", "--config", str(GUNICORN_CONF), "app.main:asgi_app()"]

@@ -17,6 +17,7 @@ from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
@@ -27,6 +28,8 @@ from app.rest import envelope
 from app.rest.authorization import AuthorizationMiddleware
 from app.rest.context import RuntimeMiddleware
 from app.rest.json import UTCJSONEncoder
+from app.rest.limits import BodySizeLimitMiddleware
+from app.rest.rate_limits import install_rate_limits
 from app.rest.request_id import RequestIdMiddleware
 from app.rest.resolver import PermissionResolver
 from app.rest.validation import (
@@ -45,7 +48,9 @@ SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
 
 def create_app(settings: Settings | None = None) -> FlaskApp:
     """Build the server for the given settings (from the environment by default)."""
-    settings = (settings or Settings.from_env()).with_jwt_secret()
+    settings = settings or Settings.from_env()
+    settings.check()
+    settings = settings.with_jwt_secret()
     runtime = build_runtime(settings)
 
     app = FlaskApp(
@@ -69,9 +74,11 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         strict_validation=True,
         validate_responses=settings.validate_responses,
     )
+    install_rate_limits(app, settings)
     app.app.extensions["ltb"] = runtime
     _size_handler_pool(app, settings.handler_threads)
 
+    _add_cors(app, settings)
     app.add_middleware(
         RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION
     )
@@ -79,6 +86,12 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         RuntimeMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         runtime=runtime,
+    )
+    # Inside the exception middleware, so that its 413 renders as the envelope.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        position=MiddlewarePosition.BEFORE_SWAGGER,
+        max_body_bytes=settings.max_body_bytes,
     )
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
@@ -127,6 +140,31 @@ def _lifespan(runtime: Runtime) -> Any:
             runtime.db.dispose()
 
     return lifespan
+
+
+def _add_cors(app: FlaskApp, settings: Settings) -> None:
+    # Without CORS_ORIGINS no cross-origin browser request is allowed at all.
+    if not settings.cors_origins:
+        return
+    wildcard = "*" in settings.cors_origins
+    app.add_middleware(
+        CORSMiddleware,
+        # Outermost, so that error responses carry the CORS headers too.
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        allow_origins=list(settings.cors_origins),
+        # Credentials are never combined with "any origin".
+        allow_credentials=not wildcard,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+        expose_headers=[
+            "X-Request-ID",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+        ],
+        max_age=600,
+    )
 
 
 def _validators() -> dict[str, Any]:

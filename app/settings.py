@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1:3000"
 JWT_SECRET_FILE = "jwt_secret"
+MIN_JWT_SECRET_LENGTH = 32
+MIN_ADMIN_PASSWORD_LENGTH = 12
+WELL_KNOWN_PASSWORDS = frozenset(
+    {"admin", "password", "changeme", "change-me", "secret", "admin123", "letmein"}
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -36,6 +42,22 @@ class Settings:
     handler_threads: int = 32
     # Check every response against the spec (tests turn this on; it costs time).
     validate_responses: bool = False
+    # "development" (the embedded default) or "production" (refuses unsafe settings).
+    environment: str = "development"
+    redis_url: str | None = None
+    # Prefix of every Redis key the server writes (rate-limit counters).
+    redis_prefix: str = "ltb"
+    # Steady requests per second per user (per address when anonymous), and how
+    # many more a client may send at once above it.
+    rate_limit: int = 100
+    rate_limit_burst: int = 50
+    login_rate_limit: str = "10/minute"
+    # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For we trust.
+    trusted_proxies: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_prompt_chars: int = 100_000
+    max_dataset_items: int = 100_000
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -54,6 +76,17 @@ class Settings:
             enable_swagger=_boolean(env, "ENABLE_SWAGGER", True),
             workers=_positive_int(env, "LTB_WORKERS", 1),
             handler_threads=_positive_int(env, "LTB_HANDLER_THREADS", 32),
+            environment=_choice(env, "LTB_ENV", ("development", "production")),
+            redis_url=env.get("REDIS_URL") or None,
+            redis_prefix=env.get("LTB_REDIS_PREFIX") or "ltb",
+            rate_limit=_positive_int(env, "RATE_LIMIT", 100),
+            rate_limit_burst=_non_negative_int(env, "RATE_LIMIT_BURST", 50),
+            login_rate_limit=env.get("LOGIN_RATE_LIMIT") or "10/minute",
+            trusted_proxies=_list(env, "TRUSTED_PROXIES"),
+            cors_origins=_list(env, "CORS_ORIGINS"),
+            max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024),
+            max_prompt_chars=_positive_int(env, "MAX_PROMPT_CHARS", 100_000),
+            max_dataset_items=_positive_int(env, "MAX_DATASET_ITEMS", 100_000),
             environ=env,
         )
 
@@ -63,6 +96,28 @@ class Settings:
         if self.database_url:
             return _sqlalchemy_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'ltb.sqlite3').resolve()}"
+
+    def check(self) -> None:
+        """Refuse settings that are unsafe in production (LTB_ENV=production)."""
+        if self.environment != "production":
+            return
+        problems = []
+        if not self.jwt_secret or len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
+            problems.append(
+                f"JWT_SECRET must be set to at least {MIN_JWT_SECRET_LENGTH} characters"
+            )
+        if self.admin_password is not None and (
+            self.admin_password.lower() in WELL_KNOWN_PASSWORDS
+            or len(self.admin_password) < MIN_ADMIN_PASSWORD_LENGTH
+        ):
+            problems.append(
+                "LTB_ADMIN_PASSWORD is a default or shorter than "
+                f"{MIN_ADMIN_PASSWORD_LENGTH} characters"
+            )
+        if problems:
+            raise ConfigurationError(
+                "Refusing to start with LTB_ENV=production: " + "; ".join(problems)
+            )
 
     def with_jwt_secret(self) -> Settings:
         """Return settings with a JWT secret, generating and storing one if needed.
@@ -74,16 +129,9 @@ class Settings:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / JWT_SECRET_FILE
-        if path.exists():
-            secret = path.read_text(encoding="ascii").strip()
-        else:
-            secret = secrets.token_urlsafe(48)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as stream:
-                stream.write(secret)
-            logger.warning(
-                "JWT_SECRET is not set: generated one and stored it in %s", path
-            )
+        if not path.exists():
+            _create_secret_file(path)
+        secret = path.read_text(encoding="ascii").strip()
         return replace(self, jwt_secret=secret)
 
     def bind_host_port(self) -> tuple[str, int]:
@@ -94,6 +142,23 @@ class Settings:
                 f"BIND_ADDRESS must look like HOST:PORT, got {self.bind_address!r}"
             )
         return host.strip("[]"), int(port)
+
+
+def _create_secret_file(path: Path) -> None:
+    # Written whole under a temporary name, then linked into place: a process racing
+    # us either wins (and we read its secret) or finds the complete file, never a
+    # half-written one.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jwt_secret.")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as stream:
+            stream.write(secrets.token_urlsafe(48))
+        os.chmod(temporary, 0o600)
+        os.link(temporary, path)
+        logger.warning("JWT_SECRET is not set: generated one and stored it in %s", path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -113,6 +178,28 @@ def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name) or choices[0]
+    if raw not in choices:
+        raise ConfigurationError(
+            f"{name} must be one of {', '.join(choices)}, got {raw!r}"
+        )
+    return raw
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}")
+    return int(raw)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

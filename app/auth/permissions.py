@@ -27,6 +27,7 @@ ROLE_RANK: dict[Role, int] = {
 ALL_ROLES = frozenset(Role)
 RUNNERS = frozenset({Role.ADMIN, Role.USER, Role.SERVICE})
 KEY_MANAGERS = frozenset({Role.ADMIN, Role.USER})
+ADMINS = frozenset({Role.ADMIN})
 PUBLIC: frozenset[Role] = frozenset()
 
 # Operation (the operationId of openapi/openapi.yaml) -> roles allowed to call it.
@@ -37,6 +38,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "create_api_key": KEY_MANAGERS,
     "list_api_keys": KEY_MANAGERS,
     "revoke_api_key": KEY_MANAGERS,
+    "create_user": ADMINS,
+    "list_users": ADMINS,
+    "update_user": ADMINS,
+    "list_audit_events": ADMINS,
     "create_completion": RUNNERS,
     "list_providers": ALL_ROLES,
     "create_dataset": RUNNERS,

@@ -15,9 +15,13 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from app.auth import audit
+from app.auth.audit import AuditAction
 from app.auth.permissions import Role, outranks
-from app.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from app.store.database import Database
 from app.store.models import ApiKey, User, utcnow
 
@@ -68,15 +72,20 @@ class AuthService:
         with self.db.session() as session:
             if session.scalar(select(func.count()).select_from(User)):
                 return
-            generated = password is None
-            password = password or secrets.token_urlsafe(18)
-            session.add(
-                User(
-                    username=ADMIN_USERNAME,
-                    password_hash=_hasher.hash(password),
-                    role=Role.ADMIN,
+        generated = password is None
+        password = password or secrets.token_urlsafe(18)
+        try:
+            with self.db.session() as session:
+                session.add(
+                    User(
+                        username=ADMIN_USERNAME,
+                        password_hash=_hasher.hash(password),
+                        role=Role.ADMIN,
+                    )
                 )
-            )
+        except IntegrityError:
+            # Another process created it between our count and our insert.
+            return
         if generated:
             # Printed once, on purpose: there is no other way to learn it.
             logger.warning(
@@ -89,11 +98,11 @@ class AuthService:
                 "Created user 'admin' with the password from LTB_ADMIN_PASSWORD"
             )
 
-    def create_user(self, username: str, password: str, role: str) -> str:
-        """Create a user and return its id."""
+    def create_user(self, username: str, password: str, role: str) -> User:
+        """Create a user; a taken username is a Conflict."""
         with self.db.session() as session:
             if session.scalar(select(User).where(User.username == username)):
-                raise BadRequest(f"User '{username}' already exists")
+                raise Conflict(f"User '{username}' already exists")
             user = User(
                 username=username,
                 password_hash=_hasher.hash(password),
@@ -101,9 +110,53 @@ class AuthService:
             )
             session.add(user)
             session.flush()
-            return user.id
+            return user
 
-    def login(self, username: str, password: str) -> tuple[str, datetime]:
+    def list_users(self, offset: int, limit: int) -> tuple[list[User], int]:
+        """A page of users, oldest first."""
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(User))
+            rows = session.scalars(
+                select(User)
+                .order_by(User.created_at, User.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return list(rows), total or 0
+
+    def update_user(
+        self, user_id: str, role: str | None, disabled: bool | None
+    ) -> tuple[User, dict[str, Any]]:
+        """Change a user's role or disabled flag; return the user and what changed.
+
+        The last active admin can be neither demoted nor disabled: nobody could
+        manage the server afterwards.
+        """
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFound(f"User '{user_id}' not found")
+            changes: dict[str, Any] = {}
+            if role is not None and role != user.role:
+                changes["role"] = {"from": user.role, "to": role}
+            if disabled is not None and disabled != user.disabled:
+                changes["disabled"] = {"from": user.disabled, "to": disabled}
+            loses_admin = (
+                user.role == Role.ADMIN
+                and not user.disabled
+                and ("role" in changes or disabled is True)
+            )
+            if loses_admin and self._active_admins(session) <= 1:
+                raise Conflict("The last active admin cannot be demoted or disabled")
+            if role is not None:
+                user.role = Role(role)
+            if disabled is not None:
+                user.disabled = disabled
+        return user, changes
+
+    def login(
+        self, username: str, password: str, address: str | None = None
+    ) -> tuple[str, datetime]:
         """Check a password and issue a JWT; return the token and its expiry."""
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.username == username))
@@ -113,8 +166,22 @@ class AuthService:
         except (VerificationError, InvalidHashError):
             user = None
         if user is None or user.disabled:
-            logger.info("login refused for a username")
+            audit.record(
+                self.db,
+                AuditAction.LOGIN_FAILED,
+                actor_id=None,
+                actor=username,
+                address=address,
+            )
             raise Unauthorized("Invalid username or password")
+        audit.record(
+            self.db,
+            AuditAction.LOGIN_SUCCEEDED,
+            actor_id=user.id,
+            actor=user.username,
+            target=user.id,
+            address=address,
+        )
         return self.issue_token(user.id, user.role)
 
     def issue_token(self, user_id: str, role: str) -> tuple[str, datetime]:
@@ -158,16 +225,27 @@ class AuthService:
                 or not hmac.compare_digest(api_key.key_hash, digest)
             ):
                 raise Unauthorized("API key is not valid")
+            if api_key.expires_at and _aware(api_key.expires_at) <= datetime.now(UTC):
+                raise Unauthorized("API key has expired")
             api_key.last_used_at = utcnow()
             key_id, user_id, role = api_key.id, api_key.user_id, api_key.role
         user = self._active_user(user_id)
         return Principal(user.id, user.username, role, api_key_id=key_id)
 
     def create_api_key(
-        self, owner: Principal, name: str, role: str | None
+        self,
+        owner: Principal,
+        name: str,
+        role: str | None,
+        expires_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
         """Mint a key for the caller; return the stored row and the key, shown once."""
         role = role or owner.role
+        if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
+            raise BadRequest(
+                "expires_at must be in the future",
+                details={"errors": [{"field": "expires_at", "message": "in the past"}]},
+            )
         if outranks(role, owner.role):
             raise Forbidden(
                 f"A '{owner.role}' may not create a key with role '{role}'",
@@ -183,6 +261,7 @@ class AuthService:
             role=role,
             key_hash=_hash_key(key),
             prefix=key[:8],
+            expires_at=expires_at,
         )
         with self.db.session() as session:
             session.add(row)
@@ -204,7 +283,7 @@ class AuthService:
             ).all()
         return list(rows), total or 0
 
-    def revoke_api_key(self, owner: Principal, key_id: str) -> None:
+    def revoke_api_key(self, owner: Principal, key_id: str) -> ApiKey:
         """Revoke a key of the caller's (any key for an admin)."""
         with self.db.session() as session:
             row = session.get(ApiKey, key_id)
@@ -214,6 +293,18 @@ class AuthService:
                 raise NotFound(f"API key '{key_id}' not found")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+            return row
+
+    @staticmethod
+    def _active_admins(session: Session) -> int:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(User)
+                .where(User.role == Role.ADMIN, User.disabled.is_(False))
+            )
+            or 0
+        )
 
     def _active_user(self, user_id: str) -> User:
         with self.db.session() as session:
@@ -221,6 +312,11 @@ class AuthService:
         if user is None or user.disabled:
             raise Unauthorized("The user of this credential is disabled or gone")
         return user
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _looks_like_api_key(key: str) -> bool:

@@ -24,9 +24,10 @@ def import_dataset(
     format: str,
     files: list[tuple[str, bytes]],
     created_by: str | None,
+    max_items: int = MAX_ITEMS_PER_UPLOAD,
 ) -> dict[str, Any]:
     """Parse uploaded files and store them as the newest version of ``name``."""
-    parsed = parse_dataset(format, files, max_items=MAX_ITEMS_PER_UPLOAD)
+    parsed = parse_dataset(format, files, max_items=max_items)
 
     with db.session() as session:
         newest = session.scalar(

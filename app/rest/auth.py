@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from app.rest.context import caller, runtime
+from app.auth import audit
+from app.auth.audit import AuditAction
+from app.rest.context import caller, client_address, runtime
 from app.rest.pagination import offset_of, page_of
 from app.store.models import ApiKey
 
 
 def login(body: dict[str, Any]) -> dict[str, Any]:
     """Exchange a username and password for a JWT."""
-    token, expires_at = runtime().auth.login(body["username"], body["password"])
+    token, expires_at = runtime().auth.login(
+        body["username"], body["password"], client_address()
+    )
     return {"token": token, "expires_at": expires_at}
 
 
 def create_api_key(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Mint an API key for the caller; the key itself is in this response only."""
-    row, key = runtime().auth.create_api_key(caller(), body["name"], body.get("role"))
+    rt, owner = runtime(), caller()
+    expires_at = body.get("expires_at")
+    row, key = rt.auth.create_api_key(
+        owner,
+        body["name"],
+        body.get("role"),
+        datetime.fromisoformat(expires_at) if expires_at else None,
+    )
+    audit.record(
+        rt.db,
+        AuditAction.API_KEY_CREATED,
+        actor_id=owner.user_id,
+        actor=owner.username,
+        target=row.id,
+        address=client_address(),
+        details={"name": row.name, "role": row.role},
+    )
     return {
         "key": key,
         "id": row.id,
         "name": row.name,
         "role": row.role,
         "created_at": row.created_at,
+        "expires_at": row.expires_at,
     }, 201
 
 
@@ -37,7 +59,17 @@ def list_api_keys(page: int = 1, page_size: int = 20) -> dict[str, Any]:
 
 def revoke_api_key(id_: str) -> tuple[str, int]:
     """Revoke a key; it stops working on the next request."""
-    runtime().auth.revoke_api_key(caller(), id_)
+    rt, owner = runtime(), caller()
+    row = rt.auth.revoke_api_key(owner, id_)
+    audit.record(
+        rt.db,
+        AuditAction.API_KEY_REVOKED,
+        actor_id=owner.user_id,
+        actor=owner.username,
+        target=row.id,
+        address=client_address(),
+        details={"owner_id": row.user_id},
+    )
     return "", 204
 
 
@@ -46,6 +78,8 @@ def _key_view(row: ApiKey) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "role": row.role,
+        "owner_id": row.user_id,
+        "expires_at": row.expires_at,
         "prefix": row.prefix,
         "created_at": row.created_at,
         "revoked_at": row.revoked_at,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.auth import audit
+from app.auth.audit import AuditAction
 from app.benchmarks import service
-from app.rest.context import caller, runtime
+from app.rest.context import caller, client_address, runtime
 from app.rest.pagination import offset_of, page_of
 
 
@@ -35,7 +37,16 @@ def get_benchmark(id_: str) -> dict[str, Any]:
 def cancel_benchmark(id_: str) -> dict[str, Any]:
     """Cancel a benchmark; the cells it finished stay stored."""
     rt = runtime()
-    service.cancel_benchmark(rt.db, id_, caller())
+    who = caller()
+    service.cancel_benchmark(rt.db, id_, who)
+    audit.record(
+        rt.db,
+        AuditAction.BENCHMARK_CANCELLED,
+        actor_id=who.user_id,
+        actor=who.username,
+        target=id_,
+        address=client_address(),
+    )
     rt.call(rt.engine.stop(id_))
     return service.get_benchmark(rt.db, id_)
 

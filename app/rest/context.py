@@ -53,3 +53,12 @@ def caller() -> Principal:
 def request_id() -> str:
     """The id of the current request (set by RequestIdMiddleware)."""
     return request.headers.get(REQUEST_ID_HEADER, "")
+
+
+def client_address() -> str:
+    """The client's address, believing X-Forwarded-For only from trusted proxies."""
+    from app.rest.rate_limits import client_address as forwarded_client
+    from app.rest.rate_limits import trusted_networks
+
+    proxies = trusted_networks(runtime().settings.trusted_proxies)
+    return forwarded_client(proxies)

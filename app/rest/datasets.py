@@ -21,12 +21,14 @@ def create_dataset(body: dict[str, Any] | None = None) -> tuple[dict[str, Any], 
             "At least one file is required",
             details={"errors": [{"field": "file", "message": "missing"}]},
         )
+    rt = runtime()
     dataset = service.import_dataset(
-        runtime().db,
+        rt.db,
         request.form["name"],
         request.form["format"],
         files,
         caller().user_id,
+        max_items=rt.settings.max_dataset_items,
     )
     return dataset, 201
 

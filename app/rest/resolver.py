@@ -34,6 +34,8 @@ class PermissionResolver(Resolver):  # type: ignore[misc]
 RESOURCE_MODULES = (
     "health",
     "auth",
+    "users",
+    "audit",
     "completions",
     "providers",
     "datasets",

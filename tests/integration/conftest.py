@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from starlette.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from tests.support import log_scan
 from tests.support.fake_openai import FakeOpenAI, fake_openai
 
 ADMIN_PASSWORD = "integration-admin-pass"
+log_scan.PASSWORDS.add(ADMIN_PASSWORD)
 FAKE_MODEL = "fake-model"
 # USD per million tokens, so tests can compute the cost they expect.
 FAKE_PRICE = {"input_per_mtok": 2.0, "output_per_mtok": 8.0}
@@ -67,45 +70,40 @@ def write_providers_file(path: Path, base_url: str) -> Path:
     return path
 
 
+def start_server(
+    stack: ExitStack,
+    tmp_path: Path,
+    reply: Callable[[str], str | None] = answer_b,
+    database_url: str | None = None,
+    data_dir: Path | None = None,
+    provider_url: str | None = None,
+    **provider_options: Any,
+) -> Server:
+    """Start a fake provider and a server on ``stack``; ``provider_url`` overrides."""
+    provider = stack.enter_context(fake_openai(reply, **provider_options))
+    providers_file = write_providers_file(
+        tmp_path / "providers.yaml", provider_url or provider.base_url
+    )
+    settings = Settings(
+        data_dir=data_dir or tmp_path / "data",
+        database_url=database_url,
+        admin_password=ADMIN_PASSWORD,
+        providers_file=str(providers_file),
+        environ={},
+        validate_responses=True,
+    )
+    client = stack.enter_context(TestClient(create_app(settings)))
+    token = client.post(
+        "/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    ).json()["token"]
+    return Server(client, provider, settings, token)
+
+
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers on demand; every one is stopped at the end of the test."""
-    stack: list[Any] = []
-
-    def start(
-        reply: Callable[[str], str] = answer_b,
-        database_url: str | None = None,
-        data_dir: Path | None = None,
-        provider_url: str | None = None,
-        **provider_options: Any,
-    ) -> Server:
-        """Start a fake provider and a server; ``provider_url`` points it elsewhere."""
-        provider_cm = fake_openai(reply, **provider_options)
-        provider = provider_cm.__enter__()
-        stack.append(provider_cm)
-        settings = Settings(
-            data_dir=data_dir or tmp_path / "data",
-            database_url=database_url,
-            admin_password=ADMIN_PASSWORD,
-            providers_file=str(
-                write_providers_file(
-                    tmp_path / "providers.yaml", provider_url or provider.base_url
-                )
-            ),
-            environ={},
-            validate_responses=True,
-        )
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        stack.append(client)
-        token = client.post(
-            "/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-        ).json()["token"]
-        return Server(client, provider, settings, token)
-
-    yield start
-    for cm in reversed(stack):
-        cm.__exit__(None, None, None)
+    with ExitStack() as stack:
+        yield lambda **options: start_server(stack, tmp_path, **options)
 
 
 @pytest.fixture

@@ -12,8 +12,10 @@ from starlette.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from tests.support import log_scan
 
 PASSWORD = "settings-admin-pass"
+log_scan.PASSWORDS.add(PASSWORD)
 
 
 def client_for(data_dir: Path, **settings: object) -> TestClient:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx2
 
+from tests.support import log_scan
 from tests.support.llm_server import free_loopback_port
 
 LTB = Path(sys.executable).parent / "ltb"
@@ -51,13 +52,18 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    data_dir: Path, env: dict[str, str], admin_password: str
+    data_dir: Path,
+    env: dict[str, str],
+    admin_password: str,
+    args: Sequence[str] = (),
 ) -> Iterator[LiveServer]:
-    """Start `ltb serve` with the given environment; stop it (by pid) afterwards."""
+    """Start `ltb serve` (with ``args``) and this environment; stop it by pid after."""
     port = free_loopback_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"server-{port}.log"
+    log_scan.SERVER_LOGS.append(log_path)
+    log_scan.PASSWORDS.add(admin_password)
     full_env = {
         **os.environ,
         "BIND_ADDRESS": f"127.0.0.1:{port}",
@@ -69,7 +75,7 @@ def live_server(
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [str(LTB), "serve"],
+            [str(LTB), "serve", *args],
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
