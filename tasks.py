@@ -2,7 +2,7 @@
 """Set up and run LLM Test Bench with nothing but Python 3.11 and its standard tools.
 
     python3 tasks.py serve    # start the server on its embedded default
-    python3 tasks.py test     # run the whole test suite (tox: lint, type, specs, py)
+    python3 tasks.py test     # run the whole test suite (tox: lint, type, py)
 
 Both create ./.venv on first use and install the project into it; later runs
 reinstall only when pyproject.toml has changed.

@@ -78,9 +78,7 @@ def user_add(args: argparse.Namespace) -> int:
     """Create a user; the password comes from LTB_NEW_USER_PASSWORD or a prompt."""
     from app.main import build_runtime
 
-    password = os.environ.get("LTB_NEW_USER_PASSWORD") or getpass.getpass(
-        f"Password for {args.username}: "
-    )
+    password = os.environ.get("LTB_NEW_USER_PASSWORD") or _read_password(args.username)
     if len(password) < 8:
         raise ConfigurationError("Passwords must have at least 8 characters")
     runtime = build_runtime(Settings.from_env().with_jwt_secret())
@@ -88,6 +86,13 @@ def user_add(args: argparse.Namespace) -> int:
     runtime.db.dispose()
     print(f"created user {args.username} with role {args.role}")
     return 0
+
+
+def _read_password(username: str) -> str:
+    # A prompt on a terminal; otherwise the first line of standard input (a pipe).
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Password for {username}: ")
+    return sys.stdin.readline().rstrip("\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,7 +112,10 @@ def _parser() -> argparse.ArgumentParser:
 
     user_cmd = commands.add_parser("user", help="manage users")
     user_sub = user_cmd.add_subparsers(required=True, metavar="ACTION")
-    add = user_sub.add_parser("add", help="create a user")
+    add = user_sub.add_parser(
+        "add",
+        help="create a user (password from LTB_NEW_USER_PASSWORD, a prompt, or stdin)",
+    )
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], default="user")
     add.set_defaults(command=user_add)

@@ -12,6 +12,7 @@ from typing import Any
 
 from a2wsgi import WSGIMiddleware
 from connexion import FlaskApp
+from connexion import context as connexion_context
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
@@ -21,12 +22,13 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
-from app.errors import LTBError
+from app.errors import LTBError, NotFound
 from app.providers.config import load_provider_configs
 from app.providers.registry import ProviderRegistry
 from app.rest import envelope
 from app.rest.authorization import AuthorizationMiddleware
 from app.rest.context import RuntimeMiddleware
+from app.rest.hygiene import MediaTypeMiddleware, PathMiddleware
 from app.rest.json import UTCJSONEncoder
 from app.rest.limits import BodySizeLimitMiddleware
 from app.rest.rate_limits import install_rate_limits
@@ -75,6 +77,11 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         validate_responses=settings.validate_responses,
     )
     install_rate_limits(app, settings)
+    # First of all Flask hooks (the rate limiter puts its own first; it reads the
+    # operation this guard checks for).
+    app.app.before_request_funcs.setdefault(None, []).insert(
+        0, _require_connexion_operation
+    )
     app.app.extensions["ltb"] = runtime
     _size_handler_pool(app, settings.handler_threads)
 
@@ -87,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         runtime=runtime,
     )
-    # Inside the exception middleware, so that its 413 renders as the envelope.
+    # Inside the exception middleware, so that their errors render as the envelope.
+    app.add_middleware(PathMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(MediaTypeMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_middleware(
         BodySizeLimitMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,
@@ -140,6 +149,16 @@ def _lifespan(runtime: Runtime) -> Any:
             runtime.db.dispose()
 
     return lifespan
+
+
+def _require_connexion_operation() -> None:
+    # Flask's router and Connexion's can disagree (a path parameter holding a
+    # newline matches Flask's rule but no Connexion route). A request Connexion did
+    # not route skipped its security and validation: it must not reach a handler.
+    try:
+        connexion_context.operation  # noqa: B018 (raises when not routed)
+    except RuntimeError as e:
+        raise NotFound("No such endpoint") from e
 
 
 def _add_cors(app: FlaskApp, settings: Settings) -> None:

@@ -71,6 +71,11 @@ class AuthService:
         """On first start (no users at all), create the admin user."""
         with self.db.session() as session:
             if session.scalar(select(func.count()).select_from(User)):
+                if password is not None:
+                    logger.info(
+                        "users exist already: LTB_ADMIN_PASSWORD is used only on "
+                        "first start and was ignored"
+                    )
                 return
         generated = password is None
         password = password or secrets.token_urlsafe(18)
@@ -206,7 +211,7 @@ class AuthService:
             raise Unauthorized("Token has expired") from e
         except jwt.PyJWTError as e:
             raise Unauthorized("Token is not valid") from e
-        if not isinstance(claims.get("sub"), str):
+        if not _is_clean_text(claims.get("sub")):
             raise Unauthorized("Token is not valid")
         user = self._active_user(claims["sub"])
         return Principal(user.id, user.username, user.role)
@@ -312,6 +317,18 @@ class AuthService:
         if user is None or user.disabled:
             raise Unauthorized("The user of this credential is disabled or gone")
         return user
+
+
+def _is_clean_text(value: object) -> bool:
+    # A signed claim is trusted, but must still be storable text (no lone
+    # surrogates, no NUL) before it reaches a database query.
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _aware(moment: datetime) -> datetime:

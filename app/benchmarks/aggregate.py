@@ -57,15 +57,20 @@ def aggregate_targets(
 
     return {
         "targets": [
-            _target_view(target, t) for target, t in zip(targets, totals, strict=True)
+            _target_view(index, target, t)
+            for index, (target, t) in enumerate(zip(targets, totals, strict=True))
         ]
     }
 
 
-def _target_view(target: dict[str, Any], t: _TargetTotals) -> dict[str, Any]:
+def _target_view(
+    index: int, target: dict[str, Any], t: _TargetTotals
+) -> dict[str, Any]:
     return {
+        "target_index": index,
         "provider": target["provider"],
         "model": target["model"],
+        "parameters": target.get("parameters") or {},
         "items": t.items,
         "errors": t.errors,
         "correct": t.correct,

@@ -169,6 +169,14 @@ class BenchmarkEngine:
             )
         except LTBError as exc:
             return cell | {"correct": False, "error": exc.message}
+        except Exception as exc:
+            # A bug must cost one cell (stored as an error, counted wrong), not the
+            # benchmark; the traceback goes to the log for whoever fixes it.
+            logger.exception("cell %s of benchmark %s failed", cell, plan.benchmark_id)
+            return cell | {
+                "correct": False,
+                "error": f"internal error ({type(exc).__name__})",
+            }
 
         extracted = _extract(item, completion.text)
         price = self.providers.price(target["provider"], target["model"])

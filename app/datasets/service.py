@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select
 
 from app.datasets.formats import DatasetItem as ParsedItem
 from app.datasets.formats import parse_dataset
-from app.errors import NotFound
+from app.errors import BadRequest, NotFound
 from app.store.database import Database
 from app.store.models import Dataset, DatasetItem
 
@@ -28,6 +28,7 @@ def import_dataset(
 ) -> dict[str, Any]:
     """Parse uploaded files and store them as the newest version of ``name``."""
     parsed = parse_dataset(format, files, max_items=max_items)
+    _refuse_nul(parsed.items)
 
     with db.session() as session:
         newest = session.scalar(
@@ -72,12 +73,10 @@ def list_datasets(
     return views, total or 0
 
 
-def get_dataset(db: Database, dataset_id: str) -> dict[str, Any]:
-    """One dataset version by id."""
+def get_dataset(db: Database, ref: str) -> dict[str, Any]:
+    """One dataset version by id, or the newest version of a name."""
+    row = resolve_dataset(db, ref)
     with db.session() as session:
-        row = session.get(Dataset, dataset_id)
-        if row is None:
-            raise NotFound(f"Dataset '{dataset_id}' not found")
         return dataset_view(row, _stored_subjects(session, row.id))
 
 
@@ -113,6 +112,17 @@ def dataset_view(row: Dataset, subjects: list[str]) -> dict[str, Any]:
         "subjects": subjects,
         "created_at": row.created_at,
     }
+
+
+def _refuse_nul(items: list[ParsedItem]) -> None:
+    # PostgreSQL text cannot hold NUL; refuse it for every database alike.
+    for item in items:
+        texts = [item.input, item.expected, item.reference or "", *(item.choices or [])]
+        if any("\x00" in text for text in texts):
+            raise BadRequest(
+                f"Item '{item.key}' contains a NUL character",
+                details={"item": item.key},
+            )
 
 
 def _item_row(dataset_id: str, position: int, item: ParsedItem) -> dict[str, Any]:

@@ -75,8 +75,13 @@ class AnthropicMessagesProvider:
                 )
             except anthropic.AnthropicError as exc:
                 raise self._failure(exc) from _cause_to_keep(exc)
+            except ValueError as exc:  # a 200 whose body is not JSON
+                raise failures.unusable_reply(self.name, exc) from None
             latency_ms = (time.perf_counter() - started) * 1000
-        return self._completion(model, response, latency_ms)
+        try:
+            return self._completion(model, response, latency_ms)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise failures.unusable_reply(self.name, exc) from None
 
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""
@@ -129,6 +134,7 @@ class AnthropicMessagesProvider:
                 timed_out=isinstance(exc, anthropic.APITimeoutError),
                 timeout_s=self._config.timeout_s,
                 cause=exc,
+                attempts=self._config.max_retries + 1,
             )
         else:
             error = failures.invalid_response(self.name, type(exc).__name__)

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from app.errors import ErrorCode, LTBError
 
+MAX_TOKEN_COUNT = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -17,6 +19,14 @@ class Usage:
     completion_tokens: int
     # The part of prompt_tokens served from the provider's prompt cache.
     cached_prompt_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        # Counts come from the wire: a string, a float or 10**30 must not reach
+        # the cost arithmetic or the database (which stores 32-bit integers).
+        for name in ("prompt_tokens", "completion_tokens", "cached_prompt_tokens"):
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= MAX_TOKEN_COUNT:
+                raise ValueError(f"usage.{name} is not a token count: {value!r:.40}")
 
     @property
     def total_tokens(self) -> int:

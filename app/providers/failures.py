@@ -62,11 +62,18 @@ def from_status(
 
 
 def unreachable(
-    provider: str, *, timed_out: bool, timeout_s: float, cause: BaseException
+    provider: str,
+    *,
+    timed_out: bool,
+    timeout_s: float,
+    cause: BaseException,
+    attempts: int = 1,
 ) -> ProviderUnavailable:
     """No usable reply arrived: refused, reset, unresolvable, or too slow."""
     if timed_out:
-        message = f"Provider '{provider}' did not reply within {timeout_s:g} s"
+        # Each attempt waits the full timeout: say so, or the wait looks wrong.
+        tries = f" on any of {attempts} attempts" if attempts > 1 else ""
+        message = f"Provider '{provider}' did not reply within {timeout_s:g} s{tries}"
     else:
         message = f"Provider '{provider}' is unreachable"
     return ProviderUnavailable(
@@ -87,6 +94,14 @@ def invalid_response(provider: str, problem: str) -> ProviderUnavailable:
         provider=provider,
         details={"reason": "invalid_response"},
     )
+
+
+def unusable_reply(provider: str, exc: Exception) -> ProviderError:
+    """A reply that parsed as HTTP but not as a completion (bad JSON, types, counts).
+
+    Only the exception's class is reported: its text can quote the upstream body.
+    """
+    return logged(invalid_response(provider, type(exc).__name__))
 
 
 def upstream_message(body: object, secret: str | None) -> str | None:

@@ -79,8 +79,13 @@ class OpenAIChatProvider:
                 )
             except openai.OpenAIError as exc:
                 raise self._failure(exc) from _cause_to_keep(exc)
+            except ValueError as exc:  # a 200 whose body is not JSON
+                raise failures.unusable_reply(self.name, exc) from None
             latency_ms = (time.perf_counter() - started) * 1000
-        return self._completion(model, response, latency_ms)
+        try:
+            return self._completion(model, response, latency_ms)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise failures.unusable_reply(self.name, exc) from None
 
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""
@@ -137,6 +142,7 @@ class OpenAIChatProvider:
                 timed_out=isinstance(exc, openai.APITimeoutError),
                 timeout_s=self._config.timeout_s,
                 cause=exc,
+                attempts=self._config.max_retries + 1,
             )
         else:
             error = failures.invalid_response(self.name, type(exc).__name__)

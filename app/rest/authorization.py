@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.permissions import authorize, is_public
+from app.errors import Unauthorized
 
 
 class AuthorizationMiddleware:
@@ -24,5 +25,8 @@ class AuthorizationMiddleware:
             operation = extensions.get("connexion_routing", {}).get("operation_id")
             if operation is not None and not is_public(operation):
                 token_info = extensions.get("connexion_context", {}).get("token_info")
-                authorize(operation, (token_info or {}).get("role", ""))
+                if not token_info:
+                    # Security did not run or found nobody: fail closed, as a 401.
+                    raise Unauthorized("Authentication is required")
+                authorize(operation, token_info.get("role", ""))
         await self.app(scope, receive, send)

@@ -14,11 +14,12 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import FormData
-from starlette.formparsers import MultiPartParser
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Scope
 
 from app.errors import BadRequest
 
+MAX_MESSAGE_CHARS = 200
 _MISSING = re.compile(r"^'(.+)' is a required property$")
 
 
@@ -37,13 +38,21 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
         if not text:
             return None
         try:
-            return json.loads(text)
+            body = json.loads(text)
         except json.JSONDecodeError as e:
             raise BadRequest(
                 f"Request body is not valid JSON: {e.msg} at line {e.lineno} "
                 f"column {e.colno}",
                 details={"errors": [{"field": None, "message": e.msg}]},
             ) from e
+        except (ValueError, RecursionError) as e:  # 4300+ digit numbers, deep nesting
+            raise BadRequest(
+                "Request body is not acceptable JSON: numbers too long or nesting "
+                "too deep",
+                details={"errors": [{"field": None, "message": type(e).__name__}]},
+            ) from e
+        _check_storable(body)
+        return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if not self._nullable and body is None:
@@ -64,15 +73,43 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
         return None
 
 
+def _check_storable(body: Any) -> None:
+    # JSON may carry what no database stores: lone surrogates ("\ud800") are not
+    # UTF-8, and PostgreSQL text cannot hold NUL. Refuse both up front.
+    dumped = json.dumps(body, ensure_ascii=False)
+    try:
+        dumped.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise BadRequest(
+            "Request body contains a lone surrogate, which is not valid Unicode",
+            details={"errors": [{"field": None, "message": "invalid unicode"}]},
+        ) from e
+    if "\\u0000" in dumped:
+        raise BadRequest(
+            "Request body contains a NUL character",
+            details={"errors": [{"field": None, "message": "NUL character"}]},
+        )
+
+
 def _describe(error: ValidationError) -> dict[str, Any]:
     path = list(error.path)
-    # A missing property is reported on its parent; name the property itself.
     # jsonschema reports each missing property as its own error, on the parent.
     missing = _MISSING.match(error.message) if error.validator == "required" else None
     if missing:
         path.append(missing.group(1))
     field = ".".join(str(part) for part in path) or None
-    return {"field": field, "message": error.message}
+    return {"field": field, "message": _safe_message(field, error)}
+
+
+def _safe_message(field: str | None, error: ValidationError) -> str:
+    # jsonschema quotes the offending value: never echo a password, and never a
+    # megabyte of someone's input.
+    if field and "password" in field.split(".")[-1]:
+        return f"does not satisfy '{error.validator}'"
+    message = str(error.message)
+    if len(message) > MAX_MESSAGE_CHARS:
+        return message[:MAX_MESSAGE_CHARS] + "..."
+    return message
 
 
 class AllErrorsParameterValidator(ParameterValidator):  # type: ignore[misc]
@@ -123,7 +160,10 @@ class _ClosingMultiPartParser(MultiPartParser):
     """
 
     async def parse(self) -> FormData:
-        form: FormData = await super().parse()
+        try:
+            form: FormData = await super().parse()
+        except MultiPartException as e:
+            raise BadRequest(f"Malformed multipart body: {e.message}") from e
         await form.close()
         return form
 

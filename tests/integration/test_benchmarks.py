@@ -85,7 +85,12 @@ def test_a_benchmark_runs_to_completion_with_results_that_match_its_cells(
     assert progress == sorted(progress)
     assert len(cells) == 80 == final["total_cells"]
 
-    for index, target in enumerate(final["results"]["targets"]):
+    targets = final["results"]["targets"]
+    assert [(t["target_index"], t["parameters"]) for t in targets] == [
+        (0, {}),
+        (1, {"max_tokens": 4}),
+    ]
+    for index, target in enumerate(targets):
         mine = [c for c in cells if c["target_index"] == index]
         expected_accuracy = sum(c["expected"] == "B" for c in mine) / len(mine)
         prompt_tokens = sum(c["prompt_tokens"] for c in mine)
@@ -330,3 +335,48 @@ def test_an_empty_completion_is_a_wrong_answer_not_an_error(
     assert {(c["output"], c["extracted"], c["finish_reason"]) for c in cells} == {
         ("", None, "length")
     }
+
+
+def test_a_provider_sending_garbage_costs_its_cells_not_the_benchmark(
+    make_server: Callable[..., Server], datasets_dir: Path
+) -> None:
+    server = make_server(garbage_for_models=frozenset({"broken-model"}))
+    upload(server, "mmlu", "mmlu-csv", mmlu_dev_files(datasets_dir))
+
+    created = start_benchmark(
+        server,
+        providers=[
+            {"provider": "fake", "model": FAKE_MODEL},
+            {"provider": "fake", "model": "broken-model"},
+        ],
+        iterations=6,
+    )
+    final = wait_for(server, created["benchmark_id"])[-1]
+    good, broken = final["results"]["targets"]
+    cells = all_cells(server, created["benchmark_id"])
+
+    assert final["status"] == "completed"
+    assert (good["items"], good["errors"]) == (6, 0)
+    assert (broken["items"], broken["errors"], broken["accuracy"]) == (6, 6, 0.0)
+    assert {c["error"] for c in cells if c["target_index"] == 1} == {
+        "Provider 'fake' sent an unusable response: JSONDecodeError"
+    }
+
+
+def test_a_benchmark_name_with_control_characters_is_refused(
+    mmlu_server: Server,
+) -> None:
+    response = mmlu_server.client.post(
+        "/v1/benchmarks",
+        headers=mmlu_server.auth,
+        json={
+            "name": "line one\nline two",
+            "providers": [{"provider": "fake", "model": FAKE_MODEL}],
+            "dataset": "mmlu",
+            "metrics": ["accuracy"],
+            "iterations": 1,
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "name"

@@ -127,3 +127,23 @@ def test_an_unknown_dataset_is_a_404(server: Server) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_dataset_is_readable_by_name_as_its_newest_version(server: Server) -> None:
+    upload(server, "named", "jsonl", [("a.jsonl", b'{"input": "1?", "expected": "1"}')])
+    newest = upload(
+        server, "named", "jsonl", [("a.jsonl", b'{"input": "2?", "expected": "2"}')]
+    ).json()
+
+    response = server.client.get("/v1/datasets/named", headers=server.auth)
+
+    assert response.json() == newest
+
+
+def test_a_nul_character_in_a_dataset_file_is_a_400(server: Server) -> None:
+    content = b'{"input": "a\\u0000b", "expected": "x"}\n'
+
+    response = upload(server, "nul", "jsonl", [("n.jsonl", content)])
+
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["message"]

@@ -28,6 +28,8 @@ class FakeOpenAI:
     # Fail the first N requests with this status (0: never fail).
     fail_first: int = 0
     fail_status: int = 500
+    # Models whose every reply is a 200 with a body that is not JSON.
+    garbage_for_models: frozenset[str] = frozenset()
     requests: int = 0
     prompts: list[str] = field(default_factory=list)
     base_url: str = ""
@@ -60,6 +62,9 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if number <= state.fail_first:
                 self._send(state.fail_status, {"error": {"message": "fake failure"}})
                 return
+            if request["model"] in state.garbage_for_models:
+                self._send_raw(200, b"<html>not a completion</html>")
+                return
             if state.delay_s:
                 time.sleep(state.delay_s)
             text = state.reply(prompt)
@@ -82,7 +87,9 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             )
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            raw = json.dumps(body).encode()
+            self._send_raw(status, json.dumps(body).encode())
+
+        def _send_raw(self, status: int, raw: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))

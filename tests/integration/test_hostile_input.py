@@ -1,0 +1,97 @@
+"""Inputs found by trying to break the server: each is a clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import ADMIN_PASSWORD, Server
+
+LOGIN = b'{"username": "admin", "password": "wrong"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (LOGIN, {}, 415),  # a valid body without Content-Type
+        (b'{"username": "x", "password": ' + b"9" * 5000 + b"}", None, 400),
+        (b"[" * 100_000, None, 400),
+        (b'{"username": "\\ud800", "password": "x"}', None, 400),
+        (b'{"username": "a\\u0000b", "password": "x"}', None, 400),
+    ],
+    ids=["no-content-type", "huge-integer", "deep-nesting", "lone-surrogate", "nul"],
+)
+def test_hostile_json_bodies_are_refused_cleanly(
+    server: Server, body: bytes, headers: dict | None, status: int
+) -> None:
+    sent = {"Content-Type": "application/json"} if headers is None else headers
+
+    response = server.client.post("/v1/auth/login", content=body, headers=sent)
+
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == "BAD_REQUEST"
+
+
+def test_media_types_are_case_insensitive(server: Server) -> None:
+    body = f'{{"username": "admin", "password": "{ADMIN_PASSWORD}"}}'.encode()
+
+    response = server.client.post(
+        "/v1/auth/login", content=body, headers={"Content-Type": "APPLICATION/JSON"}
+    )
+
+    assert response.status_code == 200
+    assert "token" in response.json()
+
+
+def test_multipart_without_a_boundary_is_a_400(server: Server) -> None:
+    response = server.client.post(
+        "/v1/datasets",
+        headers=server.auth | {"Content-Type": "multipart/form-data"},
+        content=b"name=x",
+    )
+
+    assert response.status_code == 400
+    assert "boundary" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/datasets/x%0Ay", "/v1/benchmarks/x%0A/results", "/v1/benchmarks/%7F"],
+)
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_control_characters_in_a_path_are_a_404_with_or_without_credentials(
+    server: Server, path: str, authenticated: bool
+) -> None:
+    headers = server.auth if authenticated else {}
+
+    response = server.client.get(path, headers=headers)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_long_value_is_not_echoed_back_whole(server: Server) -> None:
+    response = server.client.post(
+        "/v1/auth/login", json={"username": "u" * 100_000, "password": "p"}
+    )
+
+    assert response.status_code == 400
+    assert len(response.content) < 2_000
+
+
+def test_a_password_is_never_echoed_in_a_validation_error(server: Server) -> None:
+    secret = "my-secret-" + "s" * 2000
+
+    response = server.client.post(
+        "/v1/auth/login", json={"username": "admin", "password": secret}
+    )
+
+    assert response.status_code == 400
+    assert "my-secret" not in response.text
+    error = response.json()["error"]["details"]["errors"][0]
+    assert error == {"field": "password", "message": "does not satisfy 'maxLength'"}
+
+
+def test_a_double_slash_path_is_a_plain_404(server: Server) -> None:
+    response = server.client.get("//v1//datasets", headers=server.auth)
+
+    assert response.status_code == 404
