@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.auth import audit
 from app.auth.audit import AuditAction
-from app.rest.context import caller, client_address, runtime
+from app.rest.context import audit, caller, client_address, runtime
 from app.rest.pagination import offset_of, page_of
 from app.store.models import ApiKey
 
@@ -30,15 +29,7 @@ def create_api_key(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         body.get("role"),
         datetime.fromisoformat(expires_at) if expires_at else None,
     )
-    audit.record(
-        rt.db,
-        AuditAction.API_KEY_CREATED,
-        actor_id=owner.user_id,
-        actor=owner.username,
-        target=row.id,
-        address=client_address(),
-        details={"name": row.name, "role": row.role},
-    )
+    audit(AuditAction.API_KEY_CREATED, row.id, {"name": row.name, "role": row.role})
     return {
         "key": key,
         "id": row.id,
@@ -61,15 +52,7 @@ def revoke_api_key(id_: str) -> tuple[str, int]:
     """Revoke a key; it stops working on the next request."""
     rt, owner = runtime(), caller()
     row = rt.auth.revoke_api_key(owner, id_)
-    audit.record(
-        rt.db,
-        AuditAction.API_KEY_REVOKED,
-        actor_id=owner.user_id,
-        actor=owner.username,
-        target=row.id,
-        address=client_address(),
-        details={"owner_id": row.user_id},
-    )
+    audit(AuditAction.API_KEY_REVOKED, row.id, {"owner_id": row.user_id})
     return "", 204
 
 

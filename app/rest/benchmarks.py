@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth import audit
 from app.auth.audit import AuditAction
 from app.benchmarks import service
-from app.rest.context import caller, client_address, runtime
+from app.rest.context import audit, caller, runtime
 from app.rest.pagination import offset_of, page_of
 
 
@@ -39,14 +38,7 @@ def cancel_benchmark(id_: str) -> dict[str, Any]:
     rt = runtime()
     who = caller()
     service.cancel_benchmark(rt.db, id_, who)
-    audit.record(
-        rt.db,
-        AuditAction.BENCHMARK_CANCELLED,
-        actor_id=who.user_id,
-        actor=who.username,
-        target=id_,
-        address=client_address(),
-    )
+    audit(AuditAction.BENCHMARK_CANCELLED, id_)
     rt.call(rt.engine.stop(id_))
     return service.get_benchmark(rt.db, id_)
 

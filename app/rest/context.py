@@ -8,7 +8,10 @@ from connexion import context as connexion_context
 from flask import current_app, request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth.audit import AuditAction, record
 from app.auth.service import Principal
+from app.rest.client_address import client_address as forwarded_client
+from app.rest.client_address import trusted_networks
 from app.rest.request_id import REQUEST_ID_HEADER
 from app.runtime import Runtime
 
@@ -57,8 +60,23 @@ def request_id() -> str:
 
 def client_address() -> str:
     """The client's address, believing X-Forwarded-For only from trusted proxies."""
-    from app.rest.rate_limits import client_address as forwarded_client
-    from app.rest.rate_limits import trusted_networks
-
     proxies = trusted_networks(runtime().settings.trusted_proxies)
     return forwarded_client(proxies)
+
+
+def audit(
+    action: AuditAction,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record an audit event by the caller of the current request."""
+    who = caller()
+    record(
+        runtime().db,
+        action,
+        actor_id=who.user_id,
+        actor=who.username,
+        target=target,
+        address=client_address(),
+        details=details,
+    )

@@ -26,14 +26,17 @@ from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded, RequestL
 from limits import RateLimitItem, parse_many
 
 from app.errors import ConfigurationError, ErrorCode
+from app.rest.client_address import (
+    IPNetwork,
+    client_address,
+    parse_ip,
+    trusted_networks,
+)
 from app.rest.context import request_id
 from app.rest.envelope import envelope
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Probes must never be refused; the operationIds of openapi/openapi.yaml.
 _EXEMPT_OPERATIONS = frozenset({"get_health"})
@@ -135,15 +138,6 @@ def _checked_limit(name: str, value: str) -> str:
     return value
 
 
-def trusted_networks(entries: Sequence[str]) -> tuple[IPNetwork, ...]:
-    try:
-        return tuple(ipaddress.ip_network(entry) for entry in entries)
-    except ValueError as e:
-        raise ConfigurationError(
-            f"TRUSTED_PROXIES must list IP addresses or networks: {e}"
-        ) from None
-
-
 def _connexion_context() -> Mapping[str, Any]:
     try:
         found: Mapping[str, Any] = connexion_context.context
@@ -159,66 +153,14 @@ def _operation_id() -> str | None:
         return None
 
 
-def client_address(proxies: Sequence[IPNetwork]) -> str:
-    """The client's address, through X-Forwarded-For only from a trusted proxy."""
-    peer = flask.request.remote_addr or "unknown"
-    address = _parse_ip(peer)
-    if address is None:
-        return peer
-    if _trusted(address, proxies):
-        address = _forwarded_client(address, proxies)
-    return str(address)
-
-
 def _client_address(proxies: Sequence[IPNetwork]) -> str:
     # One IPv6 client usually holds a whole /64; counting per address would let it
     # rotate through them.
     text = client_address(proxies)
-    address = _parse_ip(text)
+    address = parse_ip(text)
     if address is not None and address.version == 6:
         return str(ipaddress.ip_network((address, _IPV6_CLIENT_PREFIX), strict=False))
     return text
-
-
-def _forwarded_client(peer: IPAddress, proxies: Sequence[IPNetwork]) -> IPAddress:
-    # Each proxy appends the address it received the request from, so reading from
-    # the right, the first hop that is not one of our proxies is the client; what
-    # lies left of it was written by the client and proves nothing.
-    hops = [
-        hop.strip()
-        for value in flask.request.headers.getlist("X-Forwarded-For")
-        for hop in value.split(",")
-        if hop.strip()
-    ]
-    client = peer
-    for hop in reversed(hops):
-        address = _parse_ip(hop)
-        if address is None:
-            # A malformed entry: count the request against the proxy that passed it.
-            return client
-        client = address
-        if not _trusted(address, proxies):
-            return client
-    return client  # every hop is a proxy of ours: the leftmost one sent it
-
-
-def _parse_ip(text: str) -> IPAddress | None:
-    host = text
-    if text.startswith("[") and "]" in text:  # [IPv6]:port
-        host = text[1 : text.index("]")]
-    elif text.count(":") == 1:  # IPv4:port
-        host = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
-
-
-def _trusted(address: IPAddress, proxies: Sequence[IPNetwork]) -> bool:
-    return any(address in network for network in proxies)
 
 
 def _set_headers(response: flask.Response, limits: Sequence[RequestLimit]) -> None:

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth import audit
 from app.auth.audit import AuditAction
-from app.rest.context import caller, client_address, runtime
+from app.rest.context import audit, runtime
 from app.rest.pagination import offset_of, page_of
 from app.store.models import User
 
 
 def create_user(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Create a user with a role."""
-    rt, admin = runtime(), caller()
-    user = rt.auth.create_user(body["username"], body["password"], body["role"])
-    audit.record(
-        rt.db,
+    user = runtime().auth.create_user(body["username"], body["password"], body["role"])
+    audit(
         AuditAction.USER_CREATED,
-        actor_id=admin.user_id,
-        actor=admin.username,
-        target=user.id,
-        address=client_address(),
-        details={"username": user.username, "role": user.role},
+        user.id,
+        {"username": user.username, "role": user.role},
     )
     return user_view(user), 201
 
@@ -35,18 +29,11 @@ def list_users(page: int = 1, page_size: int = 20) -> dict[str, Any]:
 
 def update_user(id_: str, body: dict[str, Any]) -> dict[str, Any]:
     """Change a user's role or disable them; effective on their next request."""
-    rt, admin = runtime(), caller()
-    user, changes = rt.auth.update_user(id_, body.get("role"), body.get("disabled"))
+    user, changes = runtime().auth.update_user(
+        id_, body.get("role"), body.get("disabled")
+    )
     if changes:
-        audit.record(
-            rt.db,
-            AuditAction.USER_UPDATED,
-            actor_id=admin.user_id,
-            actor=admin.username,
-            target=user.id,
-            address=client_address(),
-            details=changes,
-        )
+        audit(AuditAction.USER_UPDATED, user.id, changes)
     return user_view(user)
 
 

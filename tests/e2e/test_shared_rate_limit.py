@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +23,12 @@ import redis
 
 from tests.support.live_server import LTB, LiveServer, live_server
 from tests.support.postgres import postgres_available, temporary_database
+from tests.support.redis import REDIS_URL
+from tests.support.redis import redis_prefix as shared_redis_prefix
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 ADMIN_PASSWORD = "e2e-rate-limit-admin"
-REDIS_URL = os.environ.get("LTB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # 1 request/s with bursts of 19: 20 per second, 29 per ten seconds, per user.
 RATE, BURST = 1, 19
 LOGIN_LIMIT = 6
@@ -51,23 +51,9 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own; every key under it is deleted afterwards."""
-    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except redis.RedisError as e:
-        connection.close()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is not reachable: {e}")
-        pytest.skip(f"Redis at {REDIS_URL} is not reachable: {e}")
-    prefix = f"ltb-test-{uuid.uuid4().hex[:12]}"
-    try:
+    """A Redis key prefix of this test's own, removed afterwards."""
+    with shared_redis_prefix() as prefix:
         yield prefix
-    finally:
-        keys = list(connection.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            connection.delete(*keys)
-        connection.close()
 
 
 def fire(server: LiveServer, count: int) -> list[int]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from app.errors import ConfigurationError
 from app.main import create_app
 from app.settings import Settings
 from tests.support.llm_server import free_loopback_port
+from tests.support.redis import REDIS_URL, redis_prefix
 
 PASSWORD = "rate-limit-admin-pass"
-REDIS_URL = os.environ.get("LTB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # The endpoint the tests spend their budget on: authenticated, cheap, no side effect.
 ENDPOINT = "/v1/providers"
 
@@ -75,27 +74,6 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Limited]]:
             return Limited(app, client, {"Authorization": f"Bearer {token}"}, stack)
 
         yield start_one
-
-
-@contextmanager
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own; every key under it is deleted afterwards."""
-    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except redis.RedisError as e:
-        connection.close()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is not reachable: {e}")
-        pytest.skip(f"Redis at {REDIS_URL} is not reachable: {e}")
-    prefix = f"ltb-test-{uuid.uuid4().hex[:12]}"
-    try:
-        yield prefix
-    finally:
-        keys = list(connection.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            connection.delete(*keys)
-        connection.close()
 
 
 def test_a_burst_of_rate_plus_burst_requests_passes_and_the_next_is_refused(
