@@ -60,7 +60,7 @@ def write_providers_file(path: Path, base_url: str) -> Path:
         "    kind: openai\n"
         f"    base_url: {base_url}\n"
         "    api_key_env: null\n"
-        "    timeout_s: 5\n"
+        "    timeout_s: 30\n"  # generous: a loaded CI machine must not add errors
         "    max_retries: 0\n"
         "    models:\n"
         f"      {FAKE_MODEL}: {{input_per_mtok: {FAKE_PRICE['input_per_mtok']}, "
