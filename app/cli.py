@@ -9,10 +9,14 @@ import os
 import sys
 from pathlib import Path
 
+from app.auth import audit
+from app.auth.audit import AuditAction
 from app.auth.permissions import Role
 from app.errors import ConfigurationError, LTBError
 from app.settings import Settings
 
+# The same minimum as the API's UserCreate schema.
+MIN_PASSWORD_LENGTH = 12
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 
@@ -79,10 +83,20 @@ def user_add(args: argparse.Namespace) -> int:
     from app.main import build_runtime
 
     password = os.environ.get("LTB_NEW_USER_PASSWORD") or _read_password(args.username)
-    if len(password) < 8:
-        raise ConfigurationError("Passwords must have at least 8 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigurationError(
+            f"Passwords must have at least {MIN_PASSWORD_LENGTH} characters"
+        )
     runtime = build_runtime(Settings.from_env().with_jwt_secret())
-    runtime.auth.create_user(args.username, password, args.role)
+    user = runtime.auth.create_user(args.username, password, args.role)
+    audit.record(
+        runtime.db,
+        AuditAction.USER_CREATED,
+        actor_id=None,
+        actor="ltb user add",
+        target=user.id,
+        details={"username": user.username, "role": user.role},
+    )
     runtime.db.dispose()
     print(f"created user {args.username} with role {args.role}")
     return 0

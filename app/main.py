@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from a2wsgi import WSGIMiddleware
 from connexion import FlaskApp
 from connexion import context as connexion_context
@@ -18,7 +19,6 @@ from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 
 from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
@@ -28,9 +28,11 @@ from app.providers.registry import ProviderRegistry
 from app.rest import envelope
 from app.rest.authorization import AuthorizationMiddleware
 from app.rest.context import RuntimeMiddleware
+from app.rest.cors import EnvelopeCORSMiddleware
 from app.rest.hygiene import MediaTypeMiddleware, PathMiddleware
 from app.rest.json import UTCJSONEncoder
 from app.rest.limits import BodySizeLimitMiddleware
+from app.rest.methods import AllowedMethodsMiddleware, allowed_methods
 from app.rest.rate_limits import install_rate_limits
 from app.rest.request_id import RequestIdMiddleware
 from app.rest.resolver import PermissionResolver
@@ -46,6 +48,7 @@ from app.store.database import Database
 logger = logging.getLogger(__name__)
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
+SPEC_FILE = "openapi.yaml"
 
 
 def create_app(settings: Settings | None = None) -> FlaskApp:
@@ -70,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         ),
     )
     app.add_api(
-        "openapi.yaml",
+        SPEC_FILE,
         resolver=PermissionResolver(),
         pythonic_params=True,
         strict_validation=True,
@@ -96,11 +99,17 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     )
     # Inside the exception middleware, so that their errors render as the envelope.
     app.add_middleware(PathMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER)
+    app.add_middleware(
+        AllowedMethodsMiddleware,
+        position=MiddlewarePosition.BEFORE_SWAGGER,
+        methods=_contract_methods(),
+    )
     app.add_middleware(MediaTypeMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_middleware(
         BodySizeLimitMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,
         max_body_bytes=settings.max_body_bytes,
+        max_json_body_bytes=settings.max_json_body_bytes,
     )
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
@@ -167,7 +176,7 @@ def _add_cors(app: FlaskApp, settings: Settings) -> None:
         return
     wildcard = "*" in settings.cors_origins
     app.add_middleware(
-        CORSMiddleware,
+        EnvelopeCORSMiddleware,
         # Outermost, so that error responses carry the CORS headers too.
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
@@ -184,6 +193,12 @@ def _add_cors(app: FlaskApp, settings: Settings) -> None:
         ],
         max_age=600,
     )
+
+
+def _contract_methods() -> dict[str, frozenset[str]]:
+    with (SPEC_DIR / SPEC_FILE).open(encoding="utf-8") as f:
+        spec = yaml.safe_load(f)
+    return allowed_methods(spec["paths"])
 
 
 def _validators() -> dict[str, Any]:

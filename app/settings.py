@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -9,6 +10,8 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import limits
 
 from app.errors import ConfigurationError
 
@@ -18,8 +21,23 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1:3000"
 JWT_SECRET_FILE = "jwt_secret"
 MIN_JWT_SECRET_LENGTH = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
+# Defaults people copy: common ones, and every example password of our own docs.
 WELL_KNOWN_PASSWORDS = frozenset(
-    {"admin", "password", "changeme", "change-me", "secret", "admin123", "letmein"}
+    {
+        "admin",
+        "password",
+        "changeme",
+        "change-me",
+        "change-me-now",
+        "secret",
+        "admin123",
+        "letmein",
+        "password1234",
+        "changeme1234",
+        "adminadmin12",
+        "administrator",
+        "correct-horse-battery",
+    }
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -56,6 +74,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
+    max_json_body_bytes: int = 1024 * 1024
     max_prompt_chars: int = 100_000
     max_dataset_items: int = 100_000
     # Provider environment (API keys) is read from here, so tests can pass their own.
@@ -85,6 +104,7 @@ class Settings:
             trusted_proxies=_list(env, "TRUSTED_PROXIES"),
             cors_origins=_list(env, "CORS_ORIGINS"),
             max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024),
+            max_json_body_bytes=_positive_int(env, "MAX_JSON_BODY_BYTES", 1024 * 1024),
             max_prompt_chars=_positive_int(env, "MAX_PROMPT_CHARS", 100_000),
             max_dataset_items=_positive_int(env, "MAX_DATASET_ITEMS", 100_000),
             environ=env,
@@ -98,9 +118,18 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'ltb.sqlite3').resolve()}"
 
     def check(self) -> None:
-        """Refuse settings that are unsafe in production (LTB_ENV=production)."""
-        if self.environment != "production":
-            return
+        """Refuse malformed settings, and unsafe ones in production (LTB_ENV)."""
+        problems = [
+            *_origin_problems(self.cors_origins),
+            *_proxy_problems(self.trusted_proxies),
+            *_limit_problems("LOGIN_RATE_LIMIT", self.login_rate_limit),
+        ]
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+        if self.environment == "production":
+            self._check_production()
+
+    def _check_production(self) -> None:
         problems = []
         if not self.jwt_secret or len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
             problems.append(
@@ -142,6 +171,35 @@ class Settings:
                 f"BIND_ADDRESS must look like HOST:PORT, got {self.bind_address!r}"
             )
         return host.strip("[]"), int(port)
+
+
+def _origin_problems(origins: tuple[str, ...]) -> list[str]:
+    return [
+        f"CORS_ORIGINS entry {origin!r} must be '*' or look like https://host[:port]"
+        for origin in origins
+        if origin != "*"
+        and (not origin.startswith(("http://", "https://")) or origin.endswith("/"))
+    ]
+
+
+def _proxy_problems(proxies: tuple[str, ...]) -> list[str]:
+    problems = []
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy)
+        except ValueError:
+            problems.append(
+                f"TRUSTED_PROXIES entry {proxy!r} is not an IP address or network"
+            )
+    return problems
+
+
+def _limit_problems(name: str, value: str) -> list[str]:
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        return [f"{name} must look like '10/minute' or '5 per 30 seconds'"]
+    return []
 
 
 def _create_secret_file(path: Path) -> None:

@@ -48,7 +48,8 @@ def record(
                 details=details or {},
             )
         )
-    logger.info("audit: %s by %s on %s", action, actor or "-", target or "-")
+    # repr() keeps a newline in a username from forging a log line.
+    logger.info("audit: %s by %r on %r", action, actor, target)
 
 
 def list_events(

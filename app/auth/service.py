@@ -71,26 +71,36 @@ class AuthService:
         """On first start (no users at all), create the admin user."""
         with self.db.session() as session:
             if session.scalar(select(func.count()).select_from(User)):
-                if password is not None:
-                    logger.info(
-                        "users exist already: LTB_ADMIN_PASSWORD is used only on "
-                        "first start and was ignored"
+                admin = session.scalar(
+                    select(User).where(User.username == ADMIN_USERNAME)
+                )
+                if password is not None and not _matches(admin, password):
+                    logger.warning(
+                        "LTB_ADMIN_PASSWORD differs from the admin's password and was "
+                        "ignored: it is used only on first start"
                     )
                 return
         generated = password is None
         password = password or secrets.token_urlsafe(18)
         try:
             with self.db.session() as session:
-                session.add(
-                    User(
-                        username=ADMIN_USERNAME,
-                        password_hash=_hasher.hash(password),
-                        role=Role.ADMIN,
-                    )
+                admin = User(
+                    username=ADMIN_USERNAME,
+                    password_hash=_hasher.hash(password),
+                    role=Role.ADMIN,
                 )
+                session.add(admin)
         except IntegrityError:
             # Another process created it between our count and our insert.
             return
+        audit.record(
+            self.db,
+            AuditAction.USER_CREATED,
+            actor_id=None,
+            actor="system (first start)",
+            target=admin.id,
+            details={"username": ADMIN_USERNAME, "role": Role.ADMIN.value},
+        )
         if generated:
             # Printed once, on purpose: there is no other way to learn it.
             logger.warning(
@@ -235,7 +245,10 @@ class AuthService:
             api_key.last_used_at = utcnow()
             key_id, user_id, role = api_key.id, api_key.user_id, api_key.role
         user = self._active_user(user_id)
-        return Principal(user.id, user.username, role, api_key_id=key_id)
+        # A key never carries more power than its owner has now: demoting a user
+        # demotes their keys on the next request too.
+        effective = role if not outranks(role, user.role) else user.role
+        return Principal(user.id, user.username, effective, api_key_id=key_id)
 
     def create_api_key(
         self,
@@ -246,7 +259,10 @@ class AuthService:
     ) -> tuple[ApiKey, str]:
         """Mint a key for the caller; return the stored row and the key, shown once."""
         role = role or owner.role
-        if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
+        if expires_at is not None:
+            # Stored in UTC: SQLite keeps no offset, so a local time would shift.
+            expires_at = _aware(expires_at).astimezone(UTC)
+        if expires_at is not None and expires_at <= datetime.now(UTC):
             raise BadRequest(
                 "expires_at must be in the future",
                 details={"errors": [{"field": "expires_at", "message": "in the past"}]},
@@ -288,7 +304,7 @@ class AuthService:
             ).all()
         return list(rows), total or 0
 
-    def revoke_api_key(self, owner: Principal, key_id: str) -> ApiKey:
+    def revoke_api_key(self, owner: Principal, key_id: str) -> tuple[ApiKey, bool]:
         """Revoke a key of the caller's (any key for an admin)."""
         with self.db.session() as session:
             row = session.get(ApiKey, key_id)
@@ -296,9 +312,10 @@ class AuthService:
                 owner.role != Role.ADMIN and row.user_id != owner.user_id
             ):
                 raise NotFound(f"API key '{key_id}' not found")
-            if row.revoked_at is None:
-                row.revoked_at = utcnow()
-            return row
+            if row.revoked_at is not None:
+                return row, False
+            row.revoked_at = utcnow()
+            return row, True
 
     @staticmethod
     def _active_admins(session: Session) -> int:
@@ -317,6 +334,15 @@ class AuthService:
         if user is None or user.disabled:
             raise Unauthorized("The user of this credential is disabled or gone")
         return user
+
+
+def _matches(user: User | None, password: str) -> bool:
+    if user is None:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _is_clean_text(value: object) -> bool:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from app.auth.audit import AuditAction
 from app.rest.context import audit, caller, client_address, runtime
 from app.rest.pagination import offset_of, page_of
+from app.rest.validation import parse_date_time
 from app.store.models import ApiKey
 
 
@@ -27,7 +27,7 @@ def create_api_key(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         owner,
         body["name"],
         body.get("role"),
-        datetime.fromisoformat(expires_at) if expires_at else None,
+        parse_date_time(expires_at) if expires_at is not None else None,
     )
     audit(AuditAction.API_KEY_CREATED, row.id, {"name": row.name, "role": row.role})
     return {
@@ -51,8 +51,9 @@ def list_api_keys(page: int = 1, page_size: int = 20) -> dict[str, Any]:
 def revoke_api_key(id_: str) -> tuple[str, int]:
     """Revoke a key; it stops working on the next request."""
     rt, owner = runtime(), caller()
-    row = rt.auth.revoke_api_key(owner, id_)
-    audit(AuditAction.API_KEY_REVOKED, row.id, {"owner_id": row.user_id})
+    row, revoked_now = rt.auth.revoke_api_key(owner, id_)
+    if revoked_now:  # revoking twice is harmless and not a second event
+        audit(AuditAction.API_KEY_REVOKED, row.id, {"owner_id": row.user_id})
     return "", 204
 
 

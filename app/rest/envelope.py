@@ -64,7 +64,8 @@ def render_project_error(
 ) -> ConnexionResponse:
     """Render one of our own errors."""
     assert isinstance(exc, LTBError)
-    logger.info("request refused: %s %s", exc.code, exc.message)
+    # repr(): messages can quote client input, which must not forge log lines.
+    logger.info("request refused: %s %r", exc.code, exc.message)
     return _response(exc.status, exc.code, exc.message, exc.details, request)
 
 
@@ -84,6 +85,10 @@ def render_http_error(request: ConnexionRequest, exc: Exception) -> ConnexionRes
     """Render routing errors (404, 405, 415 ...) as the envelope."""
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    if 300 <= status < 400:
+        # Flask's slash-merging redirects would send clients to a URL built from
+        # their own Host header; no endpoint of ours redirects.
+        status = 404
     code = _CODE_OF_STATUS.get(status, _fallback_code(status))
     message = _HTTP_MESSAGES.get(status, str(exc.detail))
     headers = dict(exc.headers or {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from connexion.json_schema import Draft4RequestValidator
@@ -12,7 +13,7 @@ from connexion.validators import (
     MultiPartFormDataValidator,
     ParameterValidator,
 )
-from jsonschema import Draft4Validator, ValidationError
+from jsonschema import Draft4Validator, FormatChecker, ValidationError
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Scope
@@ -21,6 +22,39 @@ from app.errors import BadRequest
 
 MAX_MESSAGE_CHARS = 200
 _MISSING = re.compile(r"^'(.+)' is a required property$")
+# RFC 3339 date-time, as JSON Schema's "date-time" format means it: a full date,
+# a full time and an offset.
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+# jsonschema checks "date-time" only when the optional rfc3339-validator package
+# is installed; without it any string passed (an empty `expires_at` made a key
+# that never expires, a malformed one a 500). The format is checked here instead.
+FORMAT_CHECKER = FormatChecker()
+FORMAT_CHECKER.checkers = dict(Draft4Validator.FORMAT_CHECKER.checkers)
+
+
+def parse_date_time(value: str) -> datetime:
+    """An RFC 3339 date-time as an aware datetime in UTC; ValueError when it is not."""
+    if not _DATE_TIME.match(value):
+        raise ValueError(f"not an RFC 3339 date-time: {value[:40]!r}")
+    try:
+        # Raises for month 13 or hour 25, and for instants outside years 1-9999.
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        return parsed.astimezone(UTC)
+    except OverflowError as e:
+        raise ValueError(str(e)) from e
+
+
+def _is_date_time(value: object) -> bool:
+    """Whether a string is an RFC 3339 date-time; other types are not our concern."""
+    if isinstance(value, str):
+        parse_date_time(value)
+    return True
+
+
+FORMAT_CHECKER.checks("date-time", raises=ValueError)(_is_date_time)
 
 
 class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
@@ -60,9 +94,7 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
                 "Request body must not be empty",
                 details={"errors": [{"field": None, "message": "body is required"}]},
             )
-        validator = Draft4RequestValidator(
-            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
-        )
+        validator = Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
         if errors:
             described = [_describe(error) for error in errors]
@@ -145,9 +177,7 @@ class AllErrorsParameterValidator(ParameterValidator):  # type: ignore[misc]
 def _parameter_error(param: dict[str, Any], value: Any) -> str | None:
     if value is None:
         return "is required" if param.get("required") else None
-    validator = Draft4Validator(
-        param.get("schema", {}), format_checker=Draft4Validator.FORMAT_CHECKER
-    )
+    validator = Draft4Validator(param.get("schema", {}), format_checker=FORMAT_CHECKER)
     error = next(iter(validator.iter_errors(value)), None)
     return error.message if error is not None else None
 

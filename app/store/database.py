@@ -67,7 +67,11 @@ def _create_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created readable by its owner only (it holds password and key hashes);
+        # SQLite gives its -wal and -shm files the same mode.
+        path.touch(mode=0o600, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _configure_sqlite)
     return engine

@@ -154,7 +154,10 @@ def test_the_audit_log_records_who_did_what_and_from_where(server: Server) -> No
     assert by_action["user.updated"][0]["details"] == {
         "role": {"from": "user", "to": "viewer"}
     }
-    assert all(e["address"] for e in events)
+    # Every event but the first admin's (made at start-up, by no client) has one.
+    assert all(
+        e["address"] for e in events if e["actor_id"] or e["action"] != "user.created"
+    )
     assert "wrong-one" not in str(events)
     assert created["key"] not in str(events)
     filtered = server.client.get(
@@ -253,3 +256,90 @@ def test_non_ascii_api_keys_are_a_401_not_a_500(server: Server, raw: bytes) -> N
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_a_demoted_users_api_key_loses_the_power_too(server: Server) -> None:
+    mallory = add_user(server, "mallory", "admin")
+    token = login_as(server, "mallory")
+    key = server.client.post(
+        "/v1/auth/api-keys", headers=token, json={"name": "k", "role": "admin"}
+    ).json()["key"]
+    server.client.patch(
+        f"/v1/users/{mallory['id']}", headers=server.auth, json={"role": "viewer"}
+    )
+
+    with_key = {"X-API-Key": key}
+    promote_self = server.client.patch(
+        f"/v1/users/{mallory['id']}", headers=with_key, json={"role": "admin"}
+    )
+
+    assert server.client.get("/v1/users", headers=with_key).status_code == 403
+    assert promote_self.status_code == 403
+    assert server.client.get("/v1/benchmarks", headers=with_key).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2031-06-01T21:00:00+02:00", "2031-06-01T19:00:00Z"),
+        ("2031-06-01T14:00:00-05:00", "2031-06-01T19:00:00Z"),
+    ],
+)
+def test_an_expiry_with_an_offset_is_stored_as_the_same_instant(
+    server: Server, sent: str, stored: str
+) -> None:
+    created = server.client.post(
+        "/v1/auth/api-keys",
+        headers=server.auth,
+        json={"name": "tz", "expires_at": sent},
+    ).json()
+    listed = server.client.get("/v1/auth/api-keys", headers=server.auth).json()
+
+    assert created["expires_at"] == stored
+    assert listed["items"][0]["expires_at"] == stored
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "2030-06-30T23:59:60Z", "2030-01-01"])
+def test_an_expiry_that_is_not_a_date_time_is_a_400(server: Server, value: str) -> None:
+    response = server.client.post(
+        "/v1/auth/api-keys",
+        headers=server.auth,
+        json={"name": "x", "expires_at": value},
+    )
+
+    assert response.status_code == 400
+
+
+def test_revoking_twice_is_one_audit_event(server: Server) -> None:
+    created = server.client.post(
+        "/v1/auth/api-keys", headers=server.auth, json={"name": "twice"}
+    ).json()
+    for _ in range(2):
+        server.client.delete(f"/v1/auth/api-keys/{created['id']}", headers=server.auth)
+
+    events = server.client.get(
+        "/v1/audit-log?action=api_key.revoked", headers=server.auth
+    ).json()
+
+    assert events["total"] == 1
+
+
+def test_the_first_admin_is_in_the_audit_log(server: Server) -> None:
+    events = server.client.get(
+        "/v1/audit-log?action=user.created", headers=server.auth
+    ).json()["items"]
+
+    assert [e["actor"] for e in events] == ["system (first start)"]
+    assert events[0]["details"] == {"username": "admin", "role": "admin"}
+
+
+def test_a_newline_in_a_username_cannot_forge_a_log_line(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "evil\n2026-12-04 18:00:00,000 INFO app: FORGED"
+    server.client.post("/v1/auth/login", json={"username": forged, "password": "x"})
+
+    lines = [r.getMessage() for r in caplog.records]
+
+    assert not any("\n" in line and "FORGED" in line for line in lines)
+    assert any("FORGED" in line for line in lines)

@@ -224,3 +224,77 @@ def test_ltb_serve_refuses_to_start_in_production_without_a_secret(
 
     assert result.returncode == 2
     assert "JWT_SECRET" in result.stderr
+
+
+def test_a_json_body_has_a_smaller_limit_than_an_upload(make_client) -> None:
+    client, _ = make_client(max_json_body_bytes=1_000)
+
+    response = client.post(
+        "/v1/auth/login", json={"username": "u" * 2_000, "password": "p"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["details"] == {"max_body_bytes": 1_000}
+
+
+def test_a_refused_preflight_is_in_the_envelope(make_client) -> None:
+    client, _ = make_client(cors_origins=(ALLOWED,))
+
+    response = client.options(
+        "/v1/benchmarks",
+        headers={
+            "Origin": "https://evil.example.test",
+            "Access-Control-Request-Method": "POST",
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BAD_REQUEST"
+    assert response.json()["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        ({"cors_origins": ("evil.example",)}, "CORS_ORIGINS"),
+        ({"trusted_proxies": ("not-an-ip",)}, "TRUSTED_PROXIES"),
+        ({"login_rate_limit": "garbage"}, "LOGIN_RATE_LIMIT"),
+    ],
+)
+def test_malformed_settings_are_refused_at_start(
+    tmp_path: Path, settings: dict, complaint: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=complaint):
+        create_app(Settings(data_dir=tmp_path, environ={}, **settings))
+
+
+def test_a_documented_example_password_is_refused_in_production(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigurationError, match="LTB_ADMIN_PASSWORD"):
+        create_app(
+            Settings(
+                data_dir=tmp_path,
+                environment="production",
+                jwt_secret="p" * 48,
+                admin_password="change-me-now",
+                environ={},
+            )
+        )
+
+
+def test_a_redirecting_path_is_a_404_not_a_redirect(make_client) -> None:
+    client, auth = make_client()
+
+    response = client.get(
+        "/v1/benchmarks//results", headers=auth | {"Host": "evil.example"}
+    )
+
+    assert response.status_code == 404
+    assert "location" not in response.headers
+
+
+def test_the_sqlite_database_is_readable_by_its_owner_only(make_client, tmp_path):
+    make_client()
+
+    assert (tmp_path / "d0" / "ltb.sqlite3").stat().st_mode & 0o777 == 0o600

@@ -95,3 +95,70 @@ def test_a_double_slash_path_is_a_plain_404(server: Server) -> None:
     response = server.client.get("//v1//datasets", headers=server.auth)
 
     assert response.status_code == 404
+
+
+# Found by the contract fuzzer (tests/contract): jsonschema skips "date-time"
+# without its optional rfc3339-validator, so any string passed.
+@pytest.mark.parametrize(
+    "expires_at",
+    ["", "tomorrow", "2030-01-01", "2030-01-01T00:00:00", "2030-13-01T00:00:00Z"],
+)
+def test_an_api_key_expiry_that_is_not_a_date_time_is_a_400(
+    server: Server, expires_at: str
+) -> None:
+    response = server.client.post(
+        "/v1/auth/api-keys",
+        headers=server.auth,
+        json={"name": "k", "expires_at": expires_at},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "expires_at"
+
+
+def test_an_api_key_expiry_in_lower_case_rfc_3339_is_accepted(server: Server) -> None:
+    response = server.client.post(
+        "/v1/auth/api-keys",
+        headers=server.auth,
+        json={"name": "k", "expires_at": "2999-01-01t00:00:00+01:00"},
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["expires_at"].startswith("2998-12-31T23:00:00")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/v1/auth/api-keys", "GET, HEAD, POST"),
+        ("PUT", "/v1/users", "GET, HEAD, POST"),
+        ("GET", "/v1/users/some-id", "PATCH"),
+        ("DELETE", "/v1/benchmarks/some-id/cancel", "POST"),
+    ],
+)
+def test_a_405_allows_every_method_of_the_path(
+    server: Server, method: str, path: str, allow: str
+) -> None:
+    response = server.client.request(method, path, headers=server.auth)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allow
+    assert response.json()["error"]["code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/benchmarks/" + "0" * 65),
+        ("POST", "/v1/benchmarks/" + "0" * 65 + "/cancel"),
+        ("GET", "/v1/datasets/" + "0" * 201),
+        ("DELETE", "/v1/auth/api-keys/" + "0" * 65),
+    ],
+)
+def test_an_id_longer_than_the_contract_allows_is_a_documented_400(
+    server: Server, method: str, path: str
+) -> None:
+    response = server.client.request(method, path, headers=server.auth)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BAD_REQUEST"

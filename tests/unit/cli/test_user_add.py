@@ -20,7 +20,7 @@ def test_a_password_piped_on_stdin_creates_a_working_user(tmp_path: Path) -> Non
 
     result = subprocess.run(
         [str(LTB), "user", "add", "piper", "--role", "viewer"],
-        input="piped-password-123\n",
+        input="piped-password-1234\n",
         env=env,
         capture_output=True,
         text=True,
@@ -30,6 +30,6 @@ def test_a_password_piped_on_stdin_creates_a_working_user(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert "created user piper with role viewer" in result.stdout
     db = Database(f"sqlite:///{tmp_path / 'ltb.sqlite3'}")
-    token, _ = AuthService(db, "j" * 40, 60).login("piper", "piped-password-123")
+    token, _ = AuthService(db, "j" * 40, 60).login("piper", "piped-password-1234")
     db.dispose()
     assert token.count(".") == 2

@@ -30,7 +30,9 @@ def run(chunks: list[bytes], headers: list[tuple[bytes, bytes]], limit: int) -> 
     async def send(message: dict[str, Any]) -> None:
         pass
 
-    middleware = BodySizeLimitMiddleware(read_all, max_body_bytes=limit)
+    middleware = BodySizeLimitMiddleware(
+        read_all, max_body_bytes=limit, max_json_body_bytes=limit
+    )
     scope = {"type": "http", "headers": headers}
     asyncio.run(middleware(scope, receive, send))
 
