@@ -100,6 +100,10 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # The default listen backlog of 5 refuses connections when a benchmark opens
+    # dozens at once; a refused connection would be a spurious provider error.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up (a cancelled benchmark, a timeout test) is expected.
         pass
