@@ -44,12 +44,9 @@ def providers_file(tmp_path: Path, llm_base_url: str) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None (the embedded SQLite default), then a throw-away PostgreSQL database."""
-    if request.param == "sqlite":
-        yield None
-        return
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database on the machine's server, dropped afterwards."""
     problem = postgres_available()
     if problem:
         if os.environ.get("CI") == "true":
@@ -57,3 +54,12 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         pytest.skip(problem)
     with temporary_database() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (the embedded SQLite default), then a throw-away PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -22,7 +22,6 @@ import pytest
 import redis
 
 from tests.support.live_server import LTB, LiveServer, live_server
-from tests.support.postgres import postgres_available, temporary_database
 from tests.support.redis import REDIS_URL
 from tests.support.redis import redis_prefix as shared_redis_prefix
 
@@ -38,15 +37,9 @@ ACCESS_LINE = re.compile(r'^\[(\d+)\] \S+ - "(\w+) (\S+) HTTP/[\d.]+" (\d{3})', 
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    """A throw-away PostgreSQL database (several workers refuse SQLite)."""
-    problem = postgres_available()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
-    with temporary_database() as url:
-        yield url
+def database_url(postgres_url: str) -> str:
+    """PostgreSQL: several workers refuse SQLite."""
+    return postgres_url
 
 
 @pytest.fixture
