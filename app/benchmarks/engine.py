@@ -9,6 +9,7 @@ stored are skipped, none is lost and none is stored twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,19 +127,30 @@ class BenchmarkEngine:
                     await self._run_cell(plan, target_index, position, repeat)
                 )
 
+        finished = asyncio.Event()
+
         async def flusher() -> None:
-            while True:
-                await asyncio.sleep(FLUSH_INTERVAL_S)
+            # Stopped by an event, never cancelled: a cancelled await of a write
+            # running in a thread returns before the write lands, and results
+            # computed then would miss those cells.
+            while not finished.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), FLUSH_INTERVAL_S)
                 await self._flush(pending)
+            await self._flush(pending)  # cells added during the last write
 
         flushing = asyncio.create_task(flusher())
         try:
             await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
         finally:
-            flushing.cancel()
-            await asyncio.gather(flushing, return_exceptions=True)
-            # Whatever happens (completion, cancellation, crash), keep finished cells.
-            await asyncio.shield(self._flush(pending))
+            finished.set()
+            # Whatever happens (completion, cancellation, crash), finished cells
+            # are written before this returns, so results and shutdown see them.
+            try:
+                await asyncio.shield(flushing)
+            except asyncio.CancelledError:
+                await flushing
+                raise
 
     async def _flush(self, pending: list[dict[str, Any]]) -> None:
         while pending:

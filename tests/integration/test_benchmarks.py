@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from app.benchmarks.engine import BenchmarkEngine
 from tests.integration.conftest import FAKE_MODEL, FAKE_PRICE, Server
 from tests.integration.test_datasets import mmlu_dev_files, upload
 
@@ -380,3 +381,35 @@ def test_a_benchmark_name_with_control_characters_is_refused(
 
     assert response.status_code == 400
     assert response.json()["error"]["details"]["errors"][0]["field"] == "name"
+
+
+def test_results_wait_for_a_write_still_in_flight_when_the_cells_finish(
+    make_server: Callable[..., Server],
+    datasets_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first write of each benchmark is slow, so it is still in flight when the
+    # last cell finishes and the final flush (fast) is done: the results must
+    # still count every cell (they once missed the cells of that first write).
+    original = BenchmarkEngine._write_cells
+    writes: dict[str, int] = {}
+
+    def slow_write(self: BenchmarkEngine, batch: list[dict[str, Any]]) -> None:
+        benchmark_id = batch[0]["benchmark_id"]
+        writes[benchmark_id] = writes.get(benchmark_id, 0) + 1
+        if writes[benchmark_id] == 1:
+            time.sleep(1.0)
+        original(self, batch)
+
+    monkeypatch.setattr(BenchmarkEngine, "_write_cells", slow_write)
+    # 20 cells of 50 ms at concurrency 2 end at about 0.5 s, during the write
+    # that the flush at 0.25 s started.
+    server = make_server(delay_s=0.05)
+    upload(server, "mmlu", "mmlu-csv", mmlu_dev_files(datasets_dir))
+
+    for _ in range(3):
+        created = start_benchmark(server, iterations=10, concurrency=2)
+        final = wait_for(server, created["benchmark_id"])[-1]
+
+        assert final["progress"] == 1.0
+        assert [t["items"] for t in final["results"]["targets"]] == [10, 10]
