@@ -69,7 +69,8 @@ def list_datasets(
             .offset(offset)
             .limit(limit)
         ).all()
-        views = [dataset_view(row, _stored_subjects(session, row.id)) for row in rows]
+        subjects = _stored_subjects_of(session, [row.id for row in rows])
+        views = [dataset_view(row, subjects.get(row.id, [])) for row in rows]
     return views, total or 0
 
 
@@ -144,9 +145,22 @@ def _subjects(items: list[ParsedItem]) -> list[str]:
 
 
 def _stored_subjects(session: Any, dataset_id: str) -> list[str]:
-    rows = session.scalars(
-        select(DatasetItem.subject)
-        .where(DatasetItem.dataset_id == dataset_id, DatasetItem.subject.is_not(None))
+    return _stored_subjects_of(session, [dataset_id]).get(dataset_id, [])
+
+
+def _stored_subjects_of(session: Any, dataset_ids: list[str]) -> dict[str, list[str]]:
+    # One query for a whole page of datasets, not one per dataset.
+    if not dataset_ids:
+        return {}
+    rows = session.execute(
+        select(DatasetItem.dataset_id, DatasetItem.subject)
+        .where(
+            DatasetItem.dataset_id.in_(dataset_ids),
+            DatasetItem.subject.is_not(None),
+        )
         .distinct()
-    ).all()
-    return sorted(rows)
+    )
+    subjects: dict[str, list[str]] = {}
+    for dataset_id, subject in rows:
+        subjects.setdefault(dataset_id, []).append(subject)
+    return {dataset_id: sorted(names) for dataset_id, names in subjects.items()}
