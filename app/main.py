@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import LTBError, NotFound
+from app.events import EventBus
 from app.providers.config import load_provider_configs
 from app.providers.registry import ProviderRegistry
 from app.rest import envelope
@@ -130,8 +131,9 @@ def build_runtime(settings: Settings) -> Runtime:
     auth.ensure_admin(settings.admin_password)
     configs = load_provider_configs(settings.providers_file, settings.environ)
     providers = ProviderRegistry(configs, settings.environ)
-    engine = BenchmarkEngine(db, providers)
-    return Runtime(settings, db, auth, providers, engine)
+    events = EventBus(settings.redis_url, settings.redis_prefix)
+    engine = BenchmarkEngine(db, providers, events)
+    return Runtime(settings, db, auth, providers, engine, events)
 
 
 def asgi_app() -> FlaskApp:
@@ -146,6 +148,7 @@ def _lifespan(runtime: Runtime) -> Any:
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         runtime.loop = asyncio.get_running_loop()
+        await runtime.events.start()
         resumed = await runtime.engine.resume_unfinished()
         if resumed:
             logger.info("resumed %d unfinished benchmark(s)", len(resumed))
@@ -154,6 +157,7 @@ def _lifespan(runtime: Runtime) -> Any:
         finally:
             await runtime.engine.shutdown()
             await runtime.providers.aclose()
+            await runtime.events.stop()
             runtime.loop = None
             runtime.db.dispose()
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import ServiceUnavailable
+from app.events import EventBus
 from app.providers.registry import ProviderRegistry
 from app.settings import Settings
 from app.store.database import Database
@@ -32,6 +33,7 @@ class Runtime:
     auth: AuthService
     providers: ProviderRegistry
     engine: BenchmarkEngine
+    events: EventBus
     started_at: float = field(default_factory=time.monotonic)
     loop: asyncio.AbstractEventLoop | None = None
 

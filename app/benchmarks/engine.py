@@ -15,15 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.benchmarks.aggregate import CellFigures, aggregate_targets
 from app.benchmarks.extraction import extract_choice, extract_number, score_answer
 from app.benchmarks.items import item_from_row
 from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
+from app.benchmarks.progress import progress_data
 from app.benchmarks.prompts import build_prompt
 from app.datasets.formats import DatasetItem as Item
 from app.errors import LTBError
+from app.events import EventBus, Topic
 from app.providers.pricing import cost_usd
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
@@ -58,14 +60,18 @@ class _Plan:
     positions: list[int]
     repeats: int
     concurrency: int
+    total_cells: int
 
 
 class BenchmarkEngine:
     """Runs benchmarks as tasks on the event loop; at most one task per benchmark."""
 
-    def __init__(self, db: Database, providers: ProviderRegistry) -> None:
+    def __init__(
+        self, db: Database, providers: ProviderRegistry, events: EventBus
+    ) -> None:
         self.db = db
         self.providers = providers
+        self.events = events
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, benchmark_id: str) -> None:
@@ -102,20 +108,30 @@ class BenchmarkEngine:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    @property
+    def running_count(self) -> int:
+        """How many benchmarks this process is running now."""
+        return sum(1 for task in self._tasks.values() if not task.done())
+
     async def _run(self, benchmark_id: str) -> None:
         try:
             plan = await asyncio.to_thread(self._load_plan, benchmark_id)
             if plan is None:
                 return
             done = await asyncio.to_thread(self._done_keys, benchmark_id)
+            self._publish(plan, BenchmarkStatus.RUNNING, len(done))
             await self._run_cells(plan, done)
-            await asyncio.to_thread(self._complete, plan)
+            completed, results = await asyncio.to_thread(self._complete, plan)
+            if results is not None:
+                self._publish(plan, BenchmarkStatus.COMPLETED, completed, None, results)
         except asyncio.CancelledError:
             logger.info("benchmark %s stopped; finished cells are kept", benchmark_id)
             raise
         except Exception as exc:  # the benchmark fails, the server does not
             logger.exception("benchmark %s failed", benchmark_id)
-            await asyncio.to_thread(self._fail, benchmark_id, str(exc))
+            failed = await asyncio.to_thread(self._fail, benchmark_id, str(exc))
+            if failed is not None:
+                self.events.publish(Topic.BENCHMARK_PROGRESS, failed)
 
     async def _run_cells(self, plan: _Plan, done: set[tuple[int, int, int]]) -> None:
         pending: list[dict[str, Any]] = []
@@ -136,8 +152,8 @@ class BenchmarkEngine:
             while not finished.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(finished.wait(), FLUSH_INTERVAL_S)
-                await self._flush(pending)
-            await self._flush(pending)  # cells added during the last write
+                await self._flush(plan, pending)
+            await self._flush(plan, pending)  # cells added during the last write
 
         flushing = asyncio.create_task(flusher())
         try:
@@ -152,11 +168,29 @@ class BenchmarkEngine:
                 await flushing
                 raise
 
-    async def _flush(self, pending: list[dict[str, Any]]) -> None:
+    async def _flush(self, plan: _Plan, pending: list[dict[str, Any]]) -> None:
+        if not pending:
+            return
         while pending:
             batch = pending[:FLUSH_BATCH]
             del pending[:FLUSH_BATCH]
-            await asyncio.to_thread(self._write_cells, batch)
+            stored = await asyncio.to_thread(self._write_cells, plan, batch)
+        self._publish(plan, BenchmarkStatus.RUNNING, stored)
+
+    def _publish(
+        self,
+        plan: _Plan,
+        status: BenchmarkStatus,
+        completed: int,
+        error: str | None = None,
+        results: dict[str, Any] | None = None,
+    ) -> None:
+        self.events.publish(
+            Topic.BENCHMARK_PROGRESS,
+            progress_data(
+                plan.benchmark_id, status, completed, plan.total_cells, error, results
+            ),
+        )
 
     async def _run_cell(
         self, plan: _Plan, target_index: int, position: int, repeat: int
@@ -237,6 +271,7 @@ class BenchmarkEngine:
                 positions=list(benchmark.item_positions),
                 repeats=benchmark.repeats,
                 concurrency=benchmark.concurrency,
+                total_cells=benchmark.total_cells,
             )
 
     def _done_keys(self, benchmark_id: str) -> set[tuple[int, int, int]]:
@@ -250,11 +285,20 @@ class BenchmarkEngine:
             )
             return {(t, p, r) for t, p, r in rows}
 
-    def _write_cells(self, batch: list[dict[str, Any]]) -> None:
+    def _write_cells(self, plan: _Plan, batch: list[dict[str, Any]]) -> int:
+        """Store a batch; returns how many cells the benchmark has stored now."""
         with self.db.session() as session:
             insert_ignoring_duplicates(session, BenchmarkCell, batch)
+            stored = session.scalar(
+                select(func.count()).where(
+                    BenchmarkCell.benchmark_id == plan.benchmark_id
+                )
+            )
+        return stored or 0
 
-    def _complete(self, plan: _Plan) -> None:
+    def _complete(self, plan: _Plan) -> tuple[int, dict[str, Any] | None]:
+        """Store the results; returns the cell count and the results (None when a
+        cancel came first)."""
         with self.db.session() as session:
             rows = session.execute(
                 select(
@@ -267,9 +311,10 @@ class BenchmarkEngine:
                     BenchmarkCell.cost_usd,
                 ).where(BenchmarkCell.benchmark_id == plan.benchmark_id)
             )
-            results = aggregate_targets(plan.targets, (CellFigures(*r) for r in rows))
+            figures = [CellFigures(*r) for r in rows]
+            results = aggregate_targets(plan.targets, figures)
             # Only a benchmark still running completes: a cancel wins the race.
-            session.execute(
+            completed = session.execute(
                 update(Benchmark)
                 .where(
                     Benchmark.id == plan.benchmark_id,
@@ -281,11 +326,15 @@ class BenchmarkEngine:
                     finished_at=utcnow(),
                 )
             )
+        if completed.rowcount == 0:  # type: ignore[attr-defined]
+            return len(figures), None
         logger.info("benchmark %s completed", plan.benchmark_id)
+        return len(figures), results
 
-    def _fail(self, benchmark_id: str, reason: str) -> None:
+    def _fail(self, benchmark_id: str, reason: str) -> dict[str, Any] | None:
+        """Mark an unfinished benchmark failed; returns its progress event data."""
         with self.db.session() as session:
-            session.execute(
+            failed = session.execute(
                 update(Benchmark)
                 .where(
                     Benchmark.id == benchmark_id,
@@ -294,6 +343,19 @@ class BenchmarkEngine:
                 .values(
                     status=BenchmarkStatus.FAILED, error=reason, finished_at=utcnow()
                 )
+            )
+            benchmark = session.get(Benchmark, benchmark_id)
+            if failed.rowcount == 0 or benchmark is None:  # type: ignore[attr-defined]
+                return None
+            stored = session.scalar(
+                select(func.count()).where(BenchmarkCell.benchmark_id == benchmark_id)
+            )
+            return progress_data(
+                benchmark_id,
+                BenchmarkStatus.FAILED,
+                stored or 0,
+                benchmark.total_cells,
+                reason,
             )
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from app.auth.audit import AuditAction
 from app.benchmarks import service
+from app.benchmarks.progress import progress_of_view
+from app.events import Topic
 from app.rest.context import audit, caller, runtime
 from app.rest.pagination import offset_of, page_of
 
@@ -40,7 +42,9 @@ def cancel_benchmark(id_: str) -> dict[str, Any]:
     service.cancel_benchmark(rt.db, id_, who)
     audit(AuditAction.BENCHMARK_CANCELLED, id_)
     rt.call(rt.engine.stop(id_))
-    return service.get_benchmark(rt.db, id_)
+    view = service.get_benchmark(rt.db, id_)
+    rt.events.publish(Topic.BENCHMARK_PROGRESS, progress_of_view(view))
+    return view
 
 
 def get_benchmark_results(

@@ -394,12 +394,14 @@ def test_results_wait_for_a_write_still_in_flight_when_the_cells_finish(
     original = BenchmarkEngine._write_cells
     writes: dict[str, int] = {}
 
-    def slow_write(self: BenchmarkEngine, batch: list[dict[str, Any]]) -> None:
+    def slow_write(
+        self: BenchmarkEngine, plan: Any, batch: list[dict[str, Any]]
+    ) -> int:
         benchmark_id = batch[0]["benchmark_id"]
         writes[benchmark_id] = writes.get(benchmark_id, 0) + 1
         if writes[benchmark_id] == 1:
             time.sleep(1.0)
-        original(self, batch)
+        return original(self, plan, batch)
 
     monkeypatch.setattr(BenchmarkEngine, "_write_cells", slow_write)
     # 20 cells of 50 ms at concurrency 2 end at about 0.5 s, during the write
