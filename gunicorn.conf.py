@@ -18,7 +18,7 @@ class _PidAccessLogger(Logger):
 
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"
 workers = _settings.workers
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "app.worker.Worker"
 # Long provider calls are normal; the worker heartbeat is separate from requests.
 timeout = 120
 graceful_timeout = 30

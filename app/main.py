@@ -24,6 +24,8 @@ from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import LTBError, NotFound
 from app.events import EventBus
+from app.observability.requests import RequestLogMiddleware, RequestStats
+from app.observability.sampler import MetricsSampler
 from app.providers.config import load_provider_configs
 from app.providers.registry import ProviderRegistry
 from app.rest import envelope
@@ -45,6 +47,8 @@ from app.rest.validation import (
 from app.runtime import Runtime
 from app.settings import Settings
 from app.store.database import Database
+from app.websocket.endpoint import WebSocketEndpoint
+from app.websocket.hub import Hub
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +62,19 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     settings.check()
     settings = settings.with_jwt_secret()
     runtime = build_runtime(settings)
+    hub = Hub(runtime.events)
+    stats = RequestStats()
+    sampler = MetricsSampler(
+        runtime.events,
+        stats,
+        open_connections=lambda: hub.open_connections,
+        running_benchmarks=lambda: runtime.engine.running_count,
+        interval_s=settings.metrics_interval_s,
+    )
 
     app = FlaskApp(
         __name__,
-        lifespan=_lifespan(runtime),
+        lifespan=_lifespan(runtime, hub, sampler),
         specification_dir=str(SPEC_DIR),
         # The default pretty-prints every response.
         jsonifier=Jsonifier(json, cls=UTCJSONEncoder, separators=(",", ":")),
@@ -89,6 +102,14 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.app.extensions["ltb"] = runtime
     _size_handler_pool(app, settings.handler_threads)
 
+    # Middlewares added earlier at one position wrap those added later. This one
+    # wraps all the others: it sees the final status of every request.
+    app.add_middleware(
+        RequestLogMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        events=runtime.events,
+        stats=stats,
+    )
     _add_cors(app, settings)
     app.add_middleware(
         RequestIdMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION
@@ -115,6 +136,13 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
     )
+    if settings.enable_websocket:
+        app.add_middleware(
+            WebSocketEndpoint,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            runtime=runtime,
+            hub=hub,
+        )
     app.add_error_handler(LTBError, envelope.render_project_error)
     app.add_error_handler(ProblemException, envelope.render_problem)
     app.add_error_handler(HTTPException, envelope.render_http_error)
@@ -144,17 +172,21 @@ def asgi_app() -> FlaskApp:
     return create_app()
 
 
-def _lifespan(runtime: Runtime) -> Any:
+def _lifespan(runtime: Runtime, hub: Hub, sampler: MetricsSampler) -> Any:
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         runtime.loop = asyncio.get_running_loop()
         await runtime.events.start()
+        hub.start()
+        sampler.start()
         resumed = await runtime.engine.resume_unfinished()
         if resumed:
             logger.info("resumed %d unfinished benchmark(s)", len(resumed))
         try:
             yield
         finally:
+            await sampler.stop()
+            hub.stop()
             await runtime.engine.shutdown()
             await runtime.providers.aclose()
             await runtime.events.stop()
@@ -181,7 +213,7 @@ def _add_cors(app: FlaskApp, settings: Settings) -> None:
     wildcard = "*" in settings.cors_origins
     app.add_middleware(
         EnvelopeCORSMiddleware,
-        # Outermost, so that error responses carry the CORS headers too.
+        # Outside the exception middleware, so error responses carry CORS headers.
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         # Credentials are never combined with "any origin".

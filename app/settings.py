@@ -77,6 +77,19 @@ class Settings:
     max_json_body_bytes: int = 1024 * 1024
     max_prompt_chars: int = 100_000
     max_dataset_items: int = 100_000
+    # The WebSocket at /ws (asyncapi/asyncapi.yaml).
+    enable_websocket: bool = True
+    # Messages waiting for one client; a client this far behind is disconnected.
+    ws_queue_size: int = 1000
+    ws_auth_timeout_s: float = 10.0
+    # How often a connection's credential is checked again (revoked, expired).
+    ws_reauth_interval_s: float = 60.0
+    # Protocol-level keep-alive: a client that does not answer is disconnected.
+    ws_ping_interval_s: float = 20.0
+    ws_ping_timeout_s: float = 20.0
+    ws_max_message_bytes: int = 64 * 1024
+    # How often each worker publishes system.metrics.
+    metrics_interval_s: float = 5.0
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -107,6 +120,14 @@ class Settings:
             max_json_body_bytes=_positive_int(env, "MAX_JSON_BODY_BYTES", 1024 * 1024),
             max_prompt_chars=_positive_int(env, "MAX_PROMPT_CHARS", 100_000),
             max_dataset_items=_positive_int(env, "MAX_DATASET_ITEMS", 100_000),
+            enable_websocket=_boolean(env, "ENABLE_WEBSOCKET", True),
+            ws_queue_size=_positive_int(env, "WS_QUEUE_SIZE", 1000),
+            ws_auth_timeout_s=_positive_float(env, "WS_AUTH_TIMEOUT", 10.0),
+            ws_reauth_interval_s=_positive_float(env, "WS_REAUTH_INTERVAL", 60.0),
+            ws_ping_interval_s=_positive_float(env, "WS_PING_INTERVAL", 20.0),
+            ws_ping_timeout_s=_positive_float(env, "WS_PING_TIMEOUT", 20.0),
+            ws_max_message_bytes=_positive_int(env, "WS_MAX_MESSAGE_BYTES", 64 * 1024),
+            metrics_interval_s=_positive_float(env, "SYSTEM_METRICS_INTERVAL", 5.0),
             environ=env,
         )
 
@@ -258,6 +279,21 @@ def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}")
     return int(raw)
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e9:  # also refuses nan and inf
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds, got {raw!r}"
+        )
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

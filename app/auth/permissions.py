@@ -52,7 +52,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "get_benchmark": ALL_ROLES,
     "cancel_benchmark": RUNNERS,
     "get_benchmark_results": ALL_ROLES,
+    # Topics of the WebSocket at /ws (asyncapi/asyncapi.yaml): who may subscribe.
+    "subscribe:benchmark.progress": ALL_ROLES,
+    "subscribe:evaluation.results": ALL_ROLES,
+    "subscribe:plugin.events": ALL_ROLES,
+    "subscribe:system.metrics": ADMINS,
+    "subscribe:request.logs": ADMINS,
 }
+TOPIC_PREFIX = "subscribe:"
 
 
 def is_public(operation: str) -> bool:
@@ -67,6 +74,16 @@ def authorize(operation: str, role: str) -> None:
         raise Forbidden(
             f"Role '{role}' may not perform '{operation}'",
             details={"operation": operation, "role": role},
+        )
+
+
+def authorize_topic(topic: str, role: str) -> None:
+    """Raise Forbidden unless the role may subscribe to the WebSocket topic."""
+    allowed = PERMISSIONS.get(TOPIC_PREFIX + topic)
+    if allowed is None or role not in allowed:
+        raise Forbidden(
+            f"Role '{role}' may not subscribe to '{topic}'",
+            details={"topic": topic, "role": role},
         )
 
 

@@ -49,8 +49,7 @@ class Event:
         timestamp = int(time.time() * 1000)
         payload = json.dumps(
             {"topic": topic, "data": data, "timestamp": timestamp},
-            separators=(",", ":"),
-            ensure_ascii=False,
+            separators=(",", ":"),  # ASCII: no data can make a frame unsendable
         )
         return cls(topic, data, timestamp, payload)
 

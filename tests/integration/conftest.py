@@ -77,6 +77,7 @@ def start_server(
     database_url: str | None = None,
     data_dir: Path | None = None,
     provider_url: str | None = None,
+    settings_options: dict[str, Any] | None = None,
     **provider_options: Any,
 ) -> Server:
     """Start a fake provider and a server on ``stack``; ``provider_url`` overrides."""
@@ -91,6 +92,7 @@ def start_server(
         providers_file=str(providers_file),
         environ={},
         validate_responses=True,
+        **(settings_options or {}),
     )
     client = stack.enter_context(TestClient(create_app(settings)))
     token = client.post(

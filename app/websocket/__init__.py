@@ -1,0 +1,1 @@
+"""The WebSocket at /ws: live events, as described by asyncapi/asyncapi.yaml."""
