@@ -88,6 +88,8 @@ class Settings:
     ws_ping_interval_s: float = 20.0
     ws_ping_timeout_s: float = 20.0
     ws_max_message_bytes: int = 64 * 1024
+    # Messages a client may send per second on average (bursts of twice that).
+    ws_message_rate: int = 20
     # How often each worker publishes system.metrics.
     metrics_interval_s: float = 5.0
     # Provider environment (API keys) is read from here, so tests can pass their own.
@@ -127,6 +129,7 @@ class Settings:
             ws_ping_interval_s=_positive_float(env, "WS_PING_INTERVAL", 20.0),
             ws_ping_timeout_s=_positive_float(env, "WS_PING_TIMEOUT", 20.0),
             ws_max_message_bytes=_positive_int(env, "WS_MAX_MESSAGE_BYTES", 64 * 1024),
+            ws_message_rate=_positive_int(env, "WS_MESSAGE_RATE", 20),
             metrics_interval_s=_positive_float(env, "SYSTEM_METRICS_INTERVAL", 5.0),
             environ=env,
         )

@@ -1,5 +1,7 @@
 """Every HTTP request, published on ``request.logs`` and counted for metrics.
 
+``latency_ms`` is the time to the start of the response (headers ready).
+
 The event carries what an operator needs (method, path, status, latency, who)
 and nothing that could hold a secret: no query string, no headers, no body.
 """
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,11 +38,28 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        answer: dict[str, Any] = {"status": 500}
+        published = False
+
+        def publish(status: int) -> None:
+            self.events.publish(
+                Topic.REQUEST_LOGS,
+                {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "user": _username(scope),
+                    "request_id": current_request_id(scope) or None,
+                },
+            )
 
         async def watch(message: Message) -> None:
+            nonlocal published
             if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
+                # Published before the client can have the answer: a client that
+                # waits for each answer sees its requests' events in its order.
+                publish(message["status"])
+                published = True
             await send(message)
 
         self.stats.total += 1
@@ -50,17 +68,8 @@ class RequestLogMiddleware:
             await self.app(scope, receive, watch)
         finally:
             self.stats.in_flight -= 1
-            self.events.publish(
-                Topic.REQUEST_LOGS,
-                {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": answer["status"],
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "user": _username(scope),
-                    "request_id": current_request_id(scope) or None,
-                },
-            )
+            if not published:  # no answer at all: the server's 500, or a hang-up
+                publish(500)
 
 
 def _username(scope: Scope) -> str | None:

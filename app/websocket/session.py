@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,10 +32,6 @@ from app.websocket.messages import CloseCode, ErrorCode, InvalidMessage
 
 logger = logging.getLogger(__name__)
 
-# A client may send this many messages per second on average, in bursts of twice
-# that; beyond it messages are answered with RATE_LIMIT_EXCEEDED and dropped.
-MESSAGES_PER_SECOND = 20.0
-
 
 class Session:
     """Serves one WebSocket connection until either side closes it."""
@@ -50,7 +47,9 @@ class Session:
         self.principal: Principal | None = None
         # Kept to check again later (a key revoked, a user disabled, a token expired).
         self._credential: tuple[str, str] | None = None
-        self._allowance = 2 * MESSAGES_PER_SECOND
+        # A token bucket: beyond the rate, messages get RATE_LIMIT_EXCEEDED.
+        self._rate = float(self.settings.ws_message_rate)
+        self._allowance = 2 * self._rate
         self._last_message = time.monotonic()
 
     async def run(self) -> None:
@@ -62,18 +61,27 @@ class Session:
             return
 
         sender = asyncio.create_task(self.connection.send_forever())
-        watchdog = asyncio.create_task(self._close_when_asked(sender))
+        serving = asyncio.create_task(self._serve())
+        closing = asyncio.create_task(self.connection.must_close.wait())
         self.hub.add(self.connection)
+        try:
+            await asyncio.wait({serving, closing}, return_when=FIRST_COMPLETED)
+        finally:
+            self.hub.remove(self.connection)
+            for task in (serving, closing, sender):
+                task.cancel()
+            await asyncio.gather(serving, closing, sender, return_exceptions=True)
+        if self.connection.must_close.is_set():
+            # Too slow to read (1013) or gone: a stuck client may not even take the
+            # close frame, so the session ends whether or not it was sent.
+            await close_quietly(self.ws.close, self.connection.close_code)
+
+    async def _serve(self) -> None:
         try:
             if await self._authenticate_by_header():
                 await self._serve_messages()
         except WebSocketDisconnect:
             pass
-        finally:
-            self.hub.remove(self.connection)
-            watchdog.cancel()
-            sender.cancel()
-            await asyncio.gather(watchdog, sender, return_exceptions=True)
 
     def _admission_refusal(self) -> str | None:
         if self.ws.scope.get("query_string"):
@@ -292,9 +300,8 @@ class Session:
 
     def _within_rate(self) -> bool:
         now = time.monotonic()
-        burst = 2 * MESSAGES_PER_SECOND
         elapsed = now - self._last_message
-        self._allowance = min(burst, self._allowance + elapsed * MESSAGES_PER_SECOND)
+        self._allowance = min(2 * self._rate, self._allowance + elapsed * self._rate)
         self._last_message = now
         if self._allowance < 1:
             return False
@@ -305,7 +312,7 @@ class Session:
         return sorted(self.connection.topics)
 
     def _reply(self, text: str) -> None:
-        # A full outbox asks for a close (1013): the watchdog closes the connection.
+        # A full outbox asks for a close (1013), which ends the session.
         self.connection.offer(text)
 
     async def _refuse(
@@ -317,8 +324,3 @@ class Session:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self.ws.send_text(messages.error(code, message, request_id))
         await close_quietly(self.ws.close, CloseCode.POLICY_VIOLATION)
-
-    async def _close_when_asked(self, sender: asyncio.Task[None]) -> None:
-        await self.connection.must_close.wait()
-        sender.cancel()
-        await close_quietly(self.ws.close, self.connection.close_code)
