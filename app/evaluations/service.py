@@ -248,7 +248,7 @@ def evaluation_view(row: Evaluation) -> dict[str, Any]:
     """The API representation of an evaluation."""
     nulls = [name for name, value in row.metrics.items() if value is None]
     judge = None
-    if row.provider is not None:
+    if row.provider is not None and row.model is not None:
         judge = {
             "provider": row.provider,
             "model": row.model,

@@ -208,6 +208,18 @@ def test_deterministic_metrics_need_no_judge_and_measures_are_not_averaged(
     assert server.provider.requests == 0
 
 
+def test_a_provider_without_a_model_is_fine_for_deterministic_metrics(
+    server: Server,
+) -> None:
+    body = {"provider": "fake", "input": "q", "output": "abc", "metrics": ["length"]}
+    response = post(server, body)
+    assert response.status_code == 201, response.text
+    assert (response.json()["metrics"], response.json()["judge"]) == (
+        {"length": 3.0},
+        None,
+    )
+
+
 def test_stored_evaluations_are_listed_newest_first_and_read_back(
     judged_server: Server,
 ) -> None:
@@ -304,3 +316,22 @@ def test_a_bad_metric_parameter_is_a_400(server: Server) -> None:
     response = post(server, body)
     assert response.status_code == 400
     assert "has no parameter flags" in response.json()["error"]["message"]
+
+
+def test_a_judge_without_its_key_is_a_503_as_for_completions(server: Server) -> None:
+    body = ORIGINAL_EXAMPLE | {"provider": "openai", "model": "gpt-4o"}
+    response = post(server, body)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "OPENAI_API_KEY" in response.json()["error"]["message"]
+
+
+def test_a_failing_judge_is_a_503_and_stores_nothing(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(reply=judge_reply, fail_first=100, fail_status=500)
+    response = post(server, ORIGINAL_EXAMPLE | {"metrics": ["relevance"]})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    listed = server.client.get("/v1/evaluations", headers=server.auth).json()
+    assert listed["total"] == 0
