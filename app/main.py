@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import LTBError, NotFound
+from app.evaluators.registry import builtin_registry
 from app.events import EventBus
 from app.observability.requests import RequestLogMiddleware, RequestStats
 from app.observability.sampler import MetricsSampler
@@ -160,8 +161,9 @@ def build_runtime(settings: Settings) -> Runtime:
     configs = load_provider_configs(settings.providers_file, settings.environ)
     providers = ProviderRegistry(configs, settings.environ)
     events = EventBus(settings.redis_url, settings.redis_prefix)
-    engine = BenchmarkEngine(db, providers, events)
-    return Runtime(settings, db, auth, providers, engine, events)
+    evaluators = builtin_registry()
+    engine = BenchmarkEngine(db, providers, events, evaluators)
+    return Runtime(settings, db, auth, providers, engine, events, evaluators)
 
 
 def asgi_app() -> FlaskApp:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import ServiceUnavailable
+from app.evaluators.registry import EvaluatorRegistry
 from app.events import EventBus
 from app.providers.registry import ProviderRegistry
 from app.settings import Settings
@@ -34,6 +35,8 @@ class Runtime:
     providers: ProviderRegistry
     engine: BenchmarkEngine
     events: EventBus
+    # Built-in metrics; plugins register theirs here at start-up.
+    evaluators: EvaluatorRegistry
     started_at: float = field(default_factory=time.monotonic)
     loop: asyncio.AbstractEventLoop | None = None
 

@@ -52,6 +52,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "get_benchmark": ALL_ROLES,
     "cancel_benchmark": RUNNERS,
     "get_benchmark_results": ALL_ROLES,
+    "list_evaluators": ALL_ROLES,
+    "create_evaluation": RUNNERS,
+    "list_evaluations": ALL_ROLES,
+    "get_evaluation": ALL_ROLES,
     # Topics of the WebSocket at /ws (asyncapi/asyncapi.yaml): who may subscribe.
     "subscribe:benchmark.progress": ALL_ROLES,
     "subscribe:evaluation.results": ALL_ROLES,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ class _TargetTotals:
     cost_usd: float = 0.0
     priced: bool = True
     latencies: list[float] = field(default_factory=list)
+    metric_values: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,24 @@ class CellFigures:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
+    # The cell's value of each benchmark metric; None for a cell with an error.
+    metrics: dict[str, float | None] | None = None
 
 
 def aggregate_targets(
-    targets: list[dict[str, Any]], cells: Iterable[CellFigures]
+    targets: list[dict[str, Any]],
+    cells: Iterable[CellFigures],
+    metric_names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Sum cells per target: accuracy (errors count as wrong), latency, tokens, cost."""
+    """Sum cells per target: accuracy (errors count as wrong), latency, tokens, cost.
+
+    ``metrics`` holds, per requested metric, the mean of the cells that have a
+    value for it: cells whose provider call failed, and cells where the metric
+    is null (e.g. an unpriced model's cost), are left out of that mean.
+    """
     totals = [_TargetTotals() for _ in targets]
     for cell in cells:
+        _add_metrics(totals[cell.target_index], cell)
         t = totals[cell.target_index]
         t.items += 1
         t.correct += int(cell.correct)
@@ -57,14 +68,24 @@ def aggregate_targets(
 
     return {
         "targets": [
-            _target_view(index, target, t)
+            _target_view(index, target, t, metric_names)
             for index, (target, t) in enumerate(zip(targets, totals, strict=True))
         ]
     }
 
 
+def _add_metrics(t: _TargetTotals, cell: CellFigures) -> None:
+    for name, value in (cell.metrics or {}).items():
+        if value is not None:
+            t.metric_values.setdefault(name, []).append(value)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def _target_view(
-    index: int, target: dict[str, Any], t: _TargetTotals
+    index: int, target: dict[str, Any], t: _TargetTotals, metric_names: Sequence[str]
 ) -> dict[str, Any]:
     return {
         "target_index": index,
@@ -80,4 +101,7 @@ def _target_view(
         "completion_tokens": t.completion_tokens,
         # A target whose model has no price has no cost, rather than a wrong one.
         "cost_usd": round(t.cost_usd, 10) if t.priced else None,
+        "metrics": {
+            name: _mean(t.metric_values.get(name, [])) for name in metric_names
+        },
     }

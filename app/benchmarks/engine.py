@@ -25,6 +25,8 @@ from app.benchmarks.progress import progress_data
 from app.benchmarks.prompts import build_prompt
 from app.datasets.formats import DatasetItem as Item
 from app.errors import LTBError
+from app.evaluators.base import Case, DeterministicEvaluator
+from app.evaluators.registry import EvaluatorRegistry
 from app.events import EventBus, Topic
 from app.providers.pricing import cost_usd
 from app.providers.registry import ProviderRegistry
@@ -49,6 +51,7 @@ _EMPTY_CELL: dict[str, Any] = {
     "cost_usd": None,
     "finish_reason": None,
     "error": None,
+    "metrics": None,
 }
 
 
@@ -61,17 +64,23 @@ class _Plan:
     repeats: int
     concurrency: int
     total_cells: int
+    metrics: list[DeterministicEvaluator]
 
 
 class BenchmarkEngine:
     """Runs benchmarks as tasks on the event loop; at most one task per benchmark."""
 
     def __init__(
-        self, db: Database, providers: ProviderRegistry, events: EventBus
+        self,
+        db: Database,
+        providers: ProviderRegistry,
+        events: EventBus,
+        evaluators: EvaluatorRegistry,
     ) -> None:
         self.db = db
         self.providers = providers
         self.events = events
+        self.evaluators = evaluators
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, benchmark_id: str) -> None:
@@ -226,6 +235,16 @@ class BenchmarkEngine:
 
         extracted = _extract(item, completion.text)
         price = self.providers.price(target["provider"], target["model"])
+        cost = cost_usd(price, completion.usage)
+        case = Case(
+            output=completion.text,
+            input=item.input,
+            expected=item.expected,
+            latency_ms=completion.latency_ms,
+            cost_usd=cost,
+            answer_type=item.answer_type,
+            choices=tuple(item.choices) if item.choices else None,
+        )
         return cell | {
             "output": completion.text,
             "extracted": extracted,
@@ -234,8 +253,10 @@ class BenchmarkEngine:
             "prompt_tokens": completion.usage.prompt_tokens,
             "completion_tokens": completion.usage.completion_tokens,
             "cached_tokens": completion.usage.cached_prompt_tokens,
-            "cost_usd": cost_usd(price, completion.usage),
+            "cost_usd": cost,
             "finish_reason": completion.finish_reason,
+            # Off the loop: BLEU, ROUGE and long regexes are CPU work.
+            "metrics": await asyncio.to_thread(cell_metrics, plan.metrics, case),
         }
 
     # The methods below run in worker threads (asyncio.to_thread): blocking I/O.
@@ -272,7 +293,22 @@ class BenchmarkEngine:
                 repeats=benchmark.repeats,
                 concurrency=benchmark.concurrency,
                 total_cells=benchmark.total_cells,
+                metrics=self._deterministic(benchmark.metrics),
             )
+
+    def _deterministic(self, names: list[str]) -> list[DeterministicEvaluator]:
+        # Benchmarks are created with deterministic metrics only (judged ones are
+        # refused then), so any other here would be a stored benchmark from a
+        # registry that has since changed: its metric is skipped, not guessed.
+        found = []
+        for name in names:
+            if name not in self.evaluators.names():
+                logger.warning("metric %s is no longer registered; skipped", name)
+                continue
+            evaluator = self.evaluators.get(name)
+            if isinstance(evaluator, DeterministicEvaluator):
+                found.append(evaluator)
+        return found
 
     def _done_keys(self, benchmark_id: str) -> set[tuple[int, int, int]]:
         with self.db.session() as session:
@@ -309,10 +345,12 @@ class BenchmarkEngine:
                     BenchmarkCell.prompt_tokens,
                     BenchmarkCell.completion_tokens,
                     BenchmarkCell.cost_usd,
+                    BenchmarkCell.metrics,
                 ).where(BenchmarkCell.benchmark_id == plan.benchmark_id)
             )
             figures = [CellFigures(*r) for r in rows]
-            results = aggregate_targets(plan.targets, figures)
+            names = [m.info.name for m in plan.metrics]
+            results = aggregate_targets(plan.targets, figures, names)
             # Only a benchmark still running completes: a cancel wins the race.
             completed = session.execute(
                 update(Benchmark)
@@ -370,6 +408,21 @@ def _missing_cells(
                 key = (target_index, position, repeat)
                 if key not in done:
                     yield key
+
+
+def cell_metrics(
+    evaluators: list[DeterministicEvaluator], case: Case
+) -> dict[str, float | None]:
+    """The value of every metric for one cell (None where it has none)."""
+    values: dict[str, float | None] = {}
+    for evaluator in evaluators:
+        try:
+            values[evaluator.info.name] = evaluator.evaluate(case).value
+        except Exception:
+            # A metric that fails costs its value in this cell, not the benchmark.
+            logger.exception("metric %s failed on a cell", evaluator.info.name)
+            values[evaluator.info.name] = None
+    return values
 
 
 def _extract(item: Item, text: str) -> str | None:

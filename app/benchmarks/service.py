@@ -15,27 +15,23 @@ from app.benchmarks.lifecycle import BenchmarkStatus, check_transition
 from app.benchmarks.prompts import build_prompt
 from app.datasets.service import resolve_dataset
 from app.errors import BadRequest, Forbidden, NotFound
+from app.evaluators.base import Kind
+from app.evaluators.registry import EvaluatorRegistry
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
 from app.store.models import Benchmark, BenchmarkCell, Dataset, DatasetItem, utcnow
-
-KNOWN_METRICS = ("accuracy", "latency", "cost")
 
 
 def create_benchmark(
     db: Database,
     providers: ProviderRegistry,
+    evaluators: EvaluatorRegistry,
     request: dict[str, Any],
     owner: Principal,
 ) -> dict[str, Any]:
     """Validate a benchmark request, sample its items and store it as pending."""
     targets = [_target(providers, i, t) for i, t in enumerate(request["providers"])]
-    unknown = [m for m in request["metrics"] if m not in KNOWN_METRICS]
-    if unknown:
-        raise BadRequest(
-            f"Unknown metrics: {', '.join(unknown)}",
-            details={"metrics": unknown, "known": list(KNOWN_METRICS)},
-        )
+    _check_metrics(evaluators, request["metrics"])
 
     dataset = resolve_dataset(db, request["dataset"])
     if dataset.item_count == 0:
@@ -176,6 +172,17 @@ def benchmark_view(
     }
 
 
+def _check_metrics(evaluators: EvaluatorRegistry, names: list[str]) -> None:
+    evaluators.check_known(names)
+    judged = [n for n in names if evaluators.get(n).info.kind == Kind.JUDGED]
+    if judged:
+        raise BadRequest(
+            "judged metrics need a judge; not supported in benchmarks yet: "
+            + ", ".join(judged),
+            details={"metrics": judged},
+        )
+
+
 def _target(
     providers: ProviderRegistry, index: int, target: dict[str, Any]
 ) -> dict[str, Any]:
@@ -246,4 +253,5 @@ def _cell_view(
         "cost_usd": cell.cost_usd,
         "finish_reason": cell.finish_reason,
         "error": cell.error,
+        "metrics": cell.metrics,
     }

@@ -15,7 +15,9 @@ from app.rest.pagination import offset_of, page_of
 def create_benchmark(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Store a benchmark as pending and start it in the background."""
     rt = runtime()
-    benchmark = service.create_benchmark(rt.db, rt.providers, body, caller())
+    benchmark = service.create_benchmark(
+        rt.db, rt.providers, rt.evaluators, body, caller()
+    )
     rt.call(_start(rt, benchmark["benchmark_id"]))
     return benchmark, 201
 

@@ -40,6 +40,8 @@ RESOURCE_MODULES = (
     "providers",
     "datasets",
     "benchmarks",
+    "evaluators",
+    "evaluations",
 )
 
 

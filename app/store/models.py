@@ -161,6 +161,66 @@ class BenchmarkCell(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     finish_reason: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(Text)
+    # Values of the benchmark's metrics for this cell (name -> value or null);
+    # null for cells stored before metrics were computed per cell.
+    metrics: Mapped[dict[str, float | None] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+
+
+class Evaluation(Base):
+    """One scored output: the case, each metric's value and how it was obtained."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The judge model; null when only deterministic metrics were asked for.
+    provider: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(200))
+    input: Mapped[str] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(Text)
+    expected: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    score: Mapped[float | None] = mapped_column(Float)
+    # name -> value or null, in the order the metrics were asked for.
+    metrics: Mapped[dict[str, float | None]] = mapped_column(JSON)
+    # name -> reason, kind, version, cached flag and judge usage.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    judge_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    judge_completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    judge_cost_usd: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    creator: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
+class JudgeVerdict(Base):
+    """A judged metric's value for one exact case, reused instead of asking again.
+
+    ``key`` is the SHA-256 of (judge provider, judge model, metric, metric version,
+    input, output, expected, context); stored in the database so every worker
+    process shares it.
+    """
+
+    __tablename__ = "judge_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(40))
+    provider: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the judge calls cost when the value was first obtained.
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow
     )

@@ -51,10 +51,8 @@ def require_new_field(s: dict[str, Any]) -> None:
     create["required"].append("team")
 
 
-def drop_metric(s: dict[str, Any]) -> None:
-    schemas(s)["BenchmarkCreate"]["properties"]["metrics"]["items"]["enum"].remove(
-        "cost"
-    )
+def drop_dataset_format(s: dict[str, Any]) -> None:
+    schemas(s)["DatasetUpload"]["properties"]["format"]["enum"].remove("jsonl")
 
 
 def remove_request_field(s: dict[str, Any]) -> None:
@@ -85,7 +83,7 @@ BREAKS: list[tuple[Edit, str]] = [
     (remove_progress, "GET /v1/benchmarks/{id} response 200: field progress removed"),
     (remove_cancel, "POST /v1/benchmarks/{id}/cancel: operation removed"),
     (require_new_field, "POST /v1/benchmarks request: field team is now required"),
-    (drop_metric, "POST /v1/benchmarks request.metrics[]: enum no longer accepts"),
+    (drop_dataset_format, "POST /v1/datasets request.format: enum no longer accepts"),
     (remove_request_field, "POST /v1/benchmarks request: field seed removed"),
     (narrow_temperature, "request.providers[].parameters.temperature: type"),
     (lower_max_page_size, "GET /v1/datasets parameter page_size: maximum lowered"),
@@ -112,9 +110,7 @@ def add_things(s: dict[str, Any]) -> None:
     # operation, a looser limit and new documentation: all compatible.
     schemas(s)["BenchmarkCreate"]["properties"]["notes"] = {"type": "string"}
     schemas(s)["Benchmark"]["properties"]["notes"] = {"type": "string"}
-    schemas(s)["BenchmarkCreate"]["properties"]["metrics"]["items"]["enum"].append(
-        "bleu"
-    )
+    schemas(s)["DatasetUpload"]["properties"]["format"]["enum"].append("csv")
     s["paths"]["/v1/benchmarks/{id}"]["delete"] = s["paths"]["/v1/benchmarks/{id}"][
         "get"
     ]

@@ -1,0 +1,1 @@
+"""Evaluations: scoring one output with registered metrics, stored and published."""
