@@ -24,6 +24,7 @@ from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import LTBError, NotFound
 from app.events import EventBus
+from app.plugins.service import PluginService
 from app.providers.config import load_provider_configs
 from app.providers.registry import ProviderRegistry
 from app.rest import envelope
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Connect the database, migrate it, make sure an admin exists, load providers."""
+    """Connect and migrate the database, ensure an admin, load providers and plugins."""
     db = Database(settings.resolved_database_url)
     db.upgrade()
     assert settings.jwt_secret, "with_jwt_secret() always sets it"
@@ -133,7 +134,8 @@ def build_runtime(settings: Settings) -> Runtime:
     providers = ProviderRegistry(configs, settings.environ)
     events = EventBus(settings.redis_url, settings.redis_prefix)
     engine = BenchmarkEngine(db, providers, events)
-    return Runtime(settings, db, auth, providers, engine, events)
+    plugins = PluginService.load(db, events, settings)
+    return Runtime(settings, db, auth, providers, engine, events, plugins)
 
 
 def asgi_app() -> FlaskApp:
@@ -149,6 +151,7 @@ def _lifespan(runtime: Runtime) -> Any:
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         runtime.loop = asyncio.get_running_loop()
         await runtime.events.start()
+        runtime.plugins.announce()
         resumed = await runtime.engine.resume_unfinished()
         if resumed:
             logger.info("resumed %d unfinished benchmark(s)", len(resumed))

@@ -17,6 +17,7 @@ from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import ServiceUnavailable
 from app.events import EventBus
+from app.plugins.service import PluginService
 from app.providers.registry import ProviderRegistry
 from app.settings import Settings
 from app.store.database import Database
@@ -34,6 +35,7 @@ class Runtime:
     providers: ProviderRegistry
     engine: BenchmarkEngine
     events: EventBus
+    plugins: PluginService
     started_at: float = field(default_factory=time.monotonic)
     loop: asyncio.AbstractEventLoop | None = None
 

@@ -77,6 +77,12 @@ class Settings:
     max_json_body_bytes: int = 1024 * 1024
     max_prompt_chars: int = 100_000
     max_dataset_items: int = 100_000
+    # A plugin execution (its whole worker process) is killed after this long.
+    plugin_time_limit_s: float = 10.0
+    # Bytes a plugin may answer (its JSON output) before its process is killed.
+    plugin_max_output_bytes: int = 1024 * 1024
+    # Plugin processes that may run at once in this worker.
+    plugin_concurrency: int = 4
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -107,6 +113,11 @@ class Settings:
             max_json_body_bytes=_positive_int(env, "MAX_JSON_BODY_BYTES", 1024 * 1024),
             max_prompt_chars=_positive_int(env, "MAX_PROMPT_CHARS", 100_000),
             max_dataset_items=_positive_int(env, "MAX_DATASET_ITEMS", 100_000),
+            plugin_time_limit_s=_positive_float(env, "LTB_PLUGIN_TIME_LIMIT", 10.0),
+            plugin_max_output_bytes=_positive_int(
+                env, "LTB_PLUGIN_MAX_OUTPUT_BYTES", 1024 * 1024
+            ),
+            plugin_concurrency=_positive_int(env, "LTB_PLUGIN_CONCURRENCY", 4),
             environ=env,
         )
 
@@ -267,3 +278,16 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}")
     return int(raw)
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number, got {raw!r}")
+    return value
