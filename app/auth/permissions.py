@@ -52,6 +52,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "get_benchmark": ALL_ROLES,
     "cancel_benchmark": RUNNERS,
     "get_benchmark_results": ALL_ROLES,
+    "list_plugins": ALL_ROLES,
+    "get_plugin": ALL_ROLES,
+    # Not read-only: it runs installed code in a process of its own.
+    "execute_plugin": RUNNERS,
+    "update_plugin": ADMINS,
 }
 
 
