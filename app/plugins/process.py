@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,15 +73,17 @@ def run_worker(
     environ: Mapping[str, str],
     *,
     limit_per_message: bool = False,
+    program: Sequence[str] = (sys.executable, "-P", str(WORKER)),
 ) -> WorkerRun:
     """Start a worker, send ``request``, collect its answers until it exits.
 
     The time limit counts from the start; with ``limit_per_message`` it restarts at
-    every answer (start-up loads plugin after plugin in one process).
+    every answer (start-up loads plugin after plugin in one process). ``program``
+    is the worker's command line (tests pass misbehaving ones).
     """
     payload = json.dumps(request, separators=(",", ":")).encode()
     process = subprocess.Popen(
-        [sys.executable, "-P", str(WORKER)],
+        list(program),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
