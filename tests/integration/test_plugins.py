@@ -17,6 +17,9 @@ import pytest
 from app.events.bus import Event
 from app.events.topics import Topic
 from tests.integration.conftest import Server
+from tests.support.plugins import requires_test_plugins
+
+pytestmark = requires_test_plugins
 
 TIME_LIMIT_S = 2.0
 EXAMPLE = "keyword-coverage"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.plugins.discovery import EntryPointRef, discover, installed_entry_points
 from app.plugins.process import WorkerLimits
+from tests.support.plugins import requires_test_plugins
 
 LIMITS = WorkerLimits(time_limit_s=10, max_output_bytes=1_000_000)
 
@@ -16,6 +17,7 @@ def test_no_plugin_means_no_worker_and_an_empty_list() -> None:
     assert discover(LIMITS, {}, refs=[]) == []
 
 
+@requires_test_plugins
 def test_a_plugin_after_one_that_kills_its_worker_still_loads() -> None:
     refs = [
         ref("exits", "ltb_test_plugins.import_exits:plugin"),
@@ -46,6 +48,7 @@ def test_an_object_without_the_manifest_is_failed() -> None:
     assert plugin.failure.startswith("manifest lacks name, version, plugin_type")
 
 
+@requires_test_plugins
 def test_installed_entry_points_are_read_from_metadata_by_name() -> None:
     names = [entry_point.name for entry_point in installed_entry_points()]
 

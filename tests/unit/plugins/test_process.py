@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from app.plugins.process import WorkerLimits, run_worker
+from tests.support.plugins import requires_test_plugins
 
 LIMITS = WorkerLimits(time_limit_s=5, max_output_bytes=10_000)
 
@@ -93,6 +94,7 @@ def test_only_harmless_environment_variables_reach_a_plugin() -> None:
     assert [name for name in run.messages[0]["env"] if name != "LC_CTYPE"] == ["PATH"]
 
 
+@requires_test_plugins
 def test_the_real_worker_runs_a_plugin_and_keeps_its_prints_out() -> None:
     request = {
         "op": "execute",

@@ -14,6 +14,7 @@ from app.plugins.failures import PluginRaised
 from app.plugins.process import WorkerLimits
 from app.plugins.service import PluginService
 from app.store.database import Database
+from tests.support.plugins import requires_test_plugins
 
 LIMITS = WorkerLimits(time_limit_s=10, max_output_bytes=1_000_000)
 REFS = [
@@ -51,6 +52,7 @@ def test_without_plugins_the_list_is_empty(database: Database) -> None:
     assert empty.ready_evaluators() == []
 
 
+@requires_test_plugins
 def test_ready_evaluators_are_the_metrics_plugins_offer(
     service: PluginService,
 ) -> None:
@@ -59,6 +61,7 @@ def test_ready_evaluators_are_the_metrics_plugins_offer(
     assert names == ["keyword-coverage", "test-raises"]
 
 
+@requires_test_plugins
 def test_a_disabled_evaluator_is_no_longer_offered_or_executed(
     service: PluginService,
 ) -> None:
@@ -73,6 +76,7 @@ def test_a_disabled_evaluator_is_no_longer_offered_or_executed(
     assert service.set_enabled(example["id"], False, actor_id=None)[1] is False
 
 
+@requires_test_plugins
 def test_execute_async_scores_from_the_event_loop(service: PluginService) -> None:
     (example, *_) = service.ready_evaluators()
 
@@ -86,6 +90,7 @@ def test_execute_async_scores_from_the_event_loop(service: PluginService) -> Non
     assert execution.execution_time_ms > 0
 
 
+@requires_test_plugins
 def test_execute_refuses_unknown_plugins_invalid_input_and_reports_raises(
     service: PluginService,
 ) -> None:
@@ -103,6 +108,7 @@ def test_execute_refuses_unknown_plugins_invalid_input_and_reports_raises(
     )
 
 
+@requires_test_plugins
 def test_a_plugin_that_is_not_an_evaluator_may_answer_without_a_score(
     service: PluginService,
 ) -> None:
