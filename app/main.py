@@ -27,6 +27,7 @@ from app.evaluators.registry import builtin_registry
 from app.events import EventBus
 from app.observability.requests import RequestLogMiddleware, RequestStats
 from app.observability.sampler import MetricsSampler
+from app.plugins.service import PluginService
 from app.providers.config import load_provider_configs
 from app.providers.registry import ProviderRegistry
 from app.rest import envelope
@@ -152,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Connect the database, migrate it, make sure an admin exists, load providers."""
+    """Connect and migrate the database, ensure an admin, load providers and plugins."""
     db = Database(settings.resolved_database_url)
     db.upgrade()
     assert settings.jwt_secret, "with_jwt_secret() always sets it"
@@ -163,7 +164,8 @@ def build_runtime(settings: Settings) -> Runtime:
     events = EventBus(settings.redis_url, settings.redis_prefix)
     evaluators = builtin_registry()
     engine = BenchmarkEngine(db, providers, events, evaluators)
-    return Runtime(settings, db, auth, providers, engine, events, evaluators)
+    plugins = PluginService.load(db, events, settings)
+    return Runtime(settings, db, auth, providers, engine, events, evaluators, plugins)
 
 
 def asgi_app() -> FlaskApp:
@@ -181,6 +183,7 @@ def _lifespan(runtime: Runtime, hub: Hub, sampler: MetricsSampler) -> Any:
         await runtime.events.start()
         hub.start()
         sampler.start()
+        runtime.plugins.announce()
         resumed = await runtime.engine.resume_unfinished()
         if resumed:
             logger.info("resumed %d unfinished benchmark(s)", len(resumed))

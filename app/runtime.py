@@ -18,6 +18,7 @@ from app.benchmarks.engine import BenchmarkEngine
 from app.errors import ServiceUnavailable
 from app.evaluators.registry import EvaluatorRegistry
 from app.events import EventBus
+from app.plugins.service import PluginService
 from app.providers.registry import ProviderRegistry
 from app.settings import Settings
 from app.store.database import Database
@@ -37,6 +38,7 @@ class Runtime:
     events: EventBus
     # Built-in metrics; plugins register theirs here at start-up.
     evaluators: EvaluatorRegistry
+    plugins: PluginService
     started_at: float = field(default_factory=time.monotonic)
     loop: asyncio.AbstractEventLoop | None = None
 

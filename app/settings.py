@@ -92,6 +92,12 @@ class Settings:
     ws_message_rate: int = 20
     # How often each worker publishes system.metrics.
     metrics_interval_s: float = 5.0
+    # A plugin execution (its whole worker process) is killed after this long.
+    plugin_time_limit_s: float = 10.0
+    # Bytes a plugin may answer (its JSON output) before its process is killed.
+    plugin_max_output_bytes: int = 1024 * 1024
+    # Plugin processes that may run at once in this worker.
+    plugin_concurrency: int = 4
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -131,6 +137,11 @@ class Settings:
             ws_max_message_bytes=_positive_int(env, "WS_MAX_MESSAGE_BYTES", 64 * 1024),
             ws_message_rate=_positive_int(env, "WS_MESSAGE_RATE", 20),
             metrics_interval_s=_positive_float(env, "SYSTEM_METRICS_INTERVAL", 5.0),
+            plugin_time_limit_s=_positive_float(env, "LTB_PLUGIN_TIME_LIMIT", 10.0),
+            plugin_max_output_bytes=_positive_int(
+                env, "LTB_PLUGIN_MAX_OUTPUT_BYTES", 1024 * 1024
+            ),
+            plugin_concurrency=_positive_int(env, "LTB_PLUGIN_CONCURRENCY", 4),
             environ=env,
         )
 

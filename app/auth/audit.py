@@ -24,6 +24,8 @@ class AuditAction(StrEnum):
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     BENCHMARK_CANCELLED = "benchmark.cancelled"
+    PLUGIN_ENABLED = "plugin.enabled"
+    PLUGIN_DISABLED = "plugin.disabled"
 
 
 def record(

@@ -62,6 +62,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "subscribe:plugin.events": ALL_ROLES,
     "subscribe:system.metrics": ADMINS,
     "subscribe:request.logs": ADMINS,
+    "list_plugins": ALL_ROLES,
+    "get_plugin": ALL_ROLES,
+    # Not read-only: it runs installed code in a process of its own.
+    "execute_plugin": RUNNERS,
+    "update_plugin": ADMINS,
 }
 TOPIC_PREFIX = "subscribe:"
 

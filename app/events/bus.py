@@ -74,6 +74,7 @@ class EventBus:
         self._channel = f"{prefix}:events"
         self._outbox: asyncio.Queue[Event] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._client: aioredis.Redis | None = None
         self._subscribed = asyncio.Event()
         self.published = 0
         self.dropped = 0
@@ -90,6 +91,7 @@ class EventBus:
             return
         self._outbox = asyncio.Queue(REDIS_OUTBOX_SIZE)
         client = aioredis.Redis.from_url(self._redis_url, socket_connect_timeout=3)
+        self._client = client
         self._tasks = [
             asyncio.create_task(self._send_to_redis(client), name="bus-send"),
             asyncio.create_task(self._read_from_redis(client), name="bus-read"),
@@ -105,6 +107,10 @@ class EventBus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        # A publish cancelled mid-way leaves its pooled connection open otherwise.
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
         self._loop = None
 
     def listen(self, listener: Listener) -> Callable[[], None]:

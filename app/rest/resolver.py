@@ -42,6 +42,7 @@ RESOURCE_MODULES = (
     "benchmarks",
     "evaluators",
     "evaluations",
+    "plugins",
 )
 
 

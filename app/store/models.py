@@ -241,3 +241,20 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PluginState(Base):
+    """What an admin decided about a plugin; plugins themselves live in packages.
+
+    Only a plugin that was ever enabled or disabled has a row; no row means enabled.
+    """
+
+    __tablename__ = "plugin_states"
+
+    plugin_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )

@@ -80,7 +80,10 @@ def start_server(
     settings_options: dict[str, Any] | None = None,
     **provider_options: Any,
 ) -> Server:
-    """Start a fake provider and a server on ``stack``; ``provider_url`` overrides."""
+    """Start a fake provider and a server on ``stack``; ``provider_url`` overrides.
+
+    ``settings_options`` are further Settings fields (e.g. a short plugin time limit).
+    """
     provider = stack.enter_context(fake_openai(reply, **provider_options))
     providers_file = write_providers_file(
         tmp_path / "providers.yaml", provider_url or provider.base_url

@@ -1,0 +1,3 @@
+"""A plugin whose module raises on import."""
+
+raise RuntimeError("this plugin cannot be imported")
