@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         0, _require_connexion_operation
     )
     app.app.extensions["ltb"] = runtime
+    app.app.extensions["ltb.websocket_hub"] = hub
     _size_handler_pool(app, settings.handler_threads)
 
     # Middlewares added earlier at one position wrap those added later. This one

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,24 @@ from tests.integration.test_datasets import mmlu_dev_files, upload
 from tests.support.asyncapi import check_server_message
 
 VIEWER_PASSWORD = "viewer-password-1"
+
+
+@contextmanager
+def connect(
+    server: Server, path: str = "/ws", **options: Any
+) -> Iterator[WebSocketTestSession]:
+    """A connection that, at the end, waits for the server to finish the session.
+
+    Starlette's test client cancels the application as soon as the client side
+    closes; waiting first keeps that cancellation out of the test.
+    """
+    hub = server.client.app.app.extensions["ltb.websocket_hub"]
+    with server.client.websocket_connect(path, **options) as ws:
+        yield ws
+        ws.close()
+        deadline = time.monotonic() + 10
+        while hub.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def receive(ws: WebSocketTestSession) -> dict[str, Any]:
@@ -77,7 +95,7 @@ def test_every_topic_has_a_permission_entry() -> None:
 def test_ping_is_answered_before_authentication_and_nothing_else(
     server: Server,
 ) -> None:
-    with server.client.websocket_connect("/ws") as ws:
+    with connect(server, "/ws") as ws:
         send(ws, type="ping", timestamp=1710936000000)
         assert receive(ws) == {"type": "pong", "timestamp": 1710936000000}
 
@@ -95,7 +113,7 @@ def test_a_client_that_never_authenticates_is_closed(
     make_server: Callable[..., Server],
 ) -> None:
     server = make_server(settings_options={"ws_auth_timeout_s": 0.3})
-    with server.client.websocket_connect("/ws") as ws:
+    with connect(server, "/ws") as ws:
         error = receive(ws)
         assert error["code"] == "UNAUTHORIZED"
         assert "0.3 seconds" in error["message"]
@@ -107,7 +125,7 @@ def test_authentication_by_message_with_a_token_or_an_api_key(server: Server) ->
         "/v1/auth/api-keys", headers=server.auth, json={"name": "ws", "role": "service"}
     ).json()["key"]
     for credential in ({"token": server.token}, {"api_key": key}):
-        with server.client.websocket_connect("/ws") as ws:
+        with connect(server, "/ws") as ws:
             send(ws, type="auth", request_id="a1", **credential)
             ack = receive(ws)
             assert ack["request_id"] == "a1"
@@ -124,7 +142,7 @@ def test_authentication_by_header(server: Server) -> None:
         "/v1/auth/api-keys", headers=server.auth, json={"name": "ws", "role": "viewer"}
     ).json()["key"]
     for headers in (server.auth, {"X-API-Key": key}):
-        with server.client.websocket_connect("/ws", headers=headers) as ws:
+        with connect(server, "/ws", headers=headers) as ws:
             send(ws, type="subscribe", topics=["benchmark.progress"])
             ack = receive(ws)
             assert ack["type"] == "ack"
@@ -143,13 +161,13 @@ def test_authentication_by_header(server: Server) -> None:
 def test_a_bad_header_credential_is_refused(
     server: Server, headers: dict[str, str]
 ) -> None:
-    with server.client.websocket_connect("/ws", headers=headers) as ws:
+    with connect(server, "/ws", headers=headers) as ws:
         assert receive(ws)["code"] == "UNAUTHORIZED"
         assert closed_with(ws) == 1008
 
 
 def test_a_bad_auth_message_closes_the_connection(server: Server) -> None:
-    with server.client.websocket_connect("/ws") as ws:
+    with connect(server, "/ws") as ws:
         send(ws, type="auth", token=server.token + "x", request_id="bad")
         error = receive(ws)
         assert (error["code"], error["request_id"]) == ("UNAUTHORIZED", "bad")
@@ -158,7 +176,7 @@ def test_a_bad_auth_message_closes_the_connection(server: Server) -> None:
 
 def test_a_credential_in_the_query_string_is_refused(server: Server) -> None:
     for query in (f"token={server.token}", f"access_token={server.token}", "x=1"):
-        with server.client.websocket_connect(f"/ws?{query}") as ws:
+        with connect(server, f"/ws?{query}") as ws:
             error = receive(ws)
             assert error["code"] == "UNAUTHORIZED"
             assert "query string" in error["message"]
@@ -172,15 +190,13 @@ def test_origins_must_be_allowed_by_cors_settings(
     server = make_server(settings_options={"cors_origins": ("https://app.example",)})
     allowed = [{"Origin": "https://app.example"}, {"Origin": "http://testserver"}, {}]
     for origin in allowed:
-        with server.client.websocket_connect(
-            "/ws", headers={**origin, **server.auth}
-        ) as ws:
+        with connect(server, "/ws", headers={**origin, **server.auth}) as ws:
             send(ws, type="subscribe", topics=["plugin.events"])
             assert receive(ws)["type"] == "ack", origin
 
     for origin in ("https://evil.example", "null", "https://app.example.evil.example"):
         headers = {"Origin": origin, **server.auth}
-        with server.client.websocket_connect("/ws", headers=headers) as ws:
+        with connect(server, "/ws", headers=headers) as ws:
             error = receive(ws)
             assert error["code"] == "UNAUTHORIZED"
             assert "Origin" in error["message"]
@@ -190,7 +206,7 @@ def test_origins_must_be_allowed_by_cors_settings(
 def test_a_viewer_may_follow_benchmarks_but_not_request_logs_or_metrics(
     server: Server,
 ) -> None:
-    with server.client.websocket_connect("/ws", headers=viewer_headers(server)) as ws:
+    with connect(server, "/ws", headers=viewer_headers(server)) as ws:
         for topic in ("request.logs", "system.metrics"):
             send(
                 ws,
@@ -221,7 +237,7 @@ def test_a_viewer_may_follow_benchmarks_but_not_request_logs_or_metrics(
 def test_request_logs_show_each_request_without_its_query_string(
     server: Server,
 ) -> None:
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         send(ws, type="subscribe", topics=["request.logs"])
         receive(ws)
         response = server.client.get(
@@ -246,7 +262,7 @@ def test_system_metrics_are_sampled_for_admins(
     make_server: Callable[..., Server],
 ) -> None:
     server = make_server(settings_options={"metrics_interval_s": 0.2})
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         send(ws, type="subscribe", topics=["system.metrics"])
         receive(ws)
         sample = receive(ws)["data"]
@@ -261,7 +277,7 @@ def test_benchmark_progress_rises_to_completion_with_the_rest_results(
 ) -> None:
     upload(server, "mmlu", "mmlu-csv", mmlu_dev_files(datasets_dir))
     server.provider.delay_s = 0.02
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         send(ws, type="auth", token=server.token)  # already authenticated by header
         assert receive(ws)["code"] == "INVALID_MESSAGE"
         other = start_benchmark(server, iterations=5, name="other")
@@ -295,7 +311,7 @@ def test_a_cancelled_benchmark_reports_cancelled(
 ) -> None:
     upload(server, "mmlu", "mmlu-csv", mmlu_dev_files(datasets_dir))
     server.provider.delay_s = 0.2
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         send(ws, type="subscribe", topics=["benchmark.progress"])
         receive(ws)
         created = start_benchmark(server, iterations=40, concurrency=1)
@@ -311,7 +327,7 @@ def test_a_cancelled_benchmark_reports_cancelled(
 
 
 def test_unsubscribe_stops_the_events(server: Server) -> None:
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         send(ws, type="subscribe", topics=["request.logs", "plugin.events"])
         receive(ws)
         send(ws, type="unsubscribe", topics=["request.logs"], request_id="u")
@@ -368,7 +384,7 @@ def test_unsubscribe_stops_the_events(server: Server) -> None:
 def test_malformed_messages_get_an_error_and_the_connection_stays(
     server: Server, frame: str, code: str
 ) -> None:
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         ws.send_text(frame)
         assert receive(ws)["code"] == code
         ws.send_bytes(b'{"type": "ping"}')
@@ -378,7 +394,7 @@ def test_malformed_messages_get_an_error_and_the_connection_stays(
 
 
 def test_a_flood_of_messages_is_rate_limited(server: Server) -> None:
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         for i in range(100):
             send(ws, type="ping", timestamp=i)
         replies = [receive(ws) for _ in range(100)]
@@ -392,9 +408,7 @@ def test_a_revoked_key_is_disconnected(make_server: Callable[..., Server]) -> No
     created = server.client.post(
         "/v1/auth/api-keys", headers=server.auth, json={"name": "ws", "role": "user"}
     ).json()
-    with server.client.websocket_connect(
-        "/ws", headers={"X-API-Key": created["key"]}
-    ) as ws:
+    with connect(server, "/ws", headers={"X-API-Key": created["key"]}) as ws:
         send(ws, type="subscribe", topics=["benchmark.progress"])
         receive(ws)
         revoked = server.client.delete(
@@ -413,7 +427,7 @@ def test_enable_websocket_false_removes_the_endpoint(tmp_path: Path) -> None:
         )
         with (
             pytest.raises(WebSocketDisconnect),
-            server.client.websocket_connect("/ws") as ws,
+            connect(server, "/ws") as ws,
         ):
             ws.receive_text()
         assert server.client.get("/health").status_code == 200
@@ -422,7 +436,7 @@ def test_enable_websocket_false_removes_the_endpoint(tmp_path: Path) -> None:
 def test_a_lone_surrogate_echoed_back_does_not_break_the_connection(
     server: Server,
 ) -> None:
-    with server.client.websocket_connect("/ws", headers=server.auth) as ws:
+    with connect(server, "/ws", headers=server.auth) as ws:
         ws.send_text(
             '{"type": "subscribe", "topics": ["plugin.events"], "request_id": "\\ud800"}'  # noqa: E501
         )
