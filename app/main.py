@@ -24,6 +24,7 @@ from app.auth.service import AuthService
 from app.benchmarks.engine import BenchmarkEngine
 from app.errors import LTBError, NotFound
 from app.events import EventBus
+from app.graphql import install as install_graphql
 from app.providers.config import load_provider_configs
 from app.providers.registry import ProviderRegistry
 from app.rest import envelope
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         validate_responses=settings.validate_responses,
     )
     install_rate_limits(app, settings)
+    install_graphql(app, settings)
     # First of all Flask hooks (the rate limiter puts its own first; it reads the
     # operation this guard checks for).
     app.app.before_request_funcs.setdefault(None, []).insert(

@@ -77,6 +77,12 @@ class Settings:
     max_json_body_bytes: int = 1024 * 1024
     max_prompt_chars: int = 100_000
     max_dataset_items: int = 100_000
+    # GraphQL at /graphql: on or off, introspection, and the limits every operation
+    # (fragments included) must stay within (app/graphql/limits.py).
+    enable_graphql: bool = True
+    graphql_introspection: bool = True
+    graphql_max_depth: int = 15
+    graphql_max_cost: int = 5000
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -107,6 +113,10 @@ class Settings:
             max_json_body_bytes=_positive_int(env, "MAX_JSON_BODY_BYTES", 1024 * 1024),
             max_prompt_chars=_positive_int(env, "MAX_PROMPT_CHARS", 100_000),
             max_dataset_items=_positive_int(env, "MAX_DATASET_ITEMS", 100_000),
+            enable_graphql=_boolean(env, "ENABLE_GRAPHQL", True),
+            graphql_introspection=_boolean(env, "GRAPHQL_INTROSPECTION", True),
+            graphql_max_depth=_positive_int(env, "GRAPHQL_MAX_DEPTH", 15),
+            graphql_max_cost=_positive_int(env, "GRAPHQL_MAX_COST", 5000),
             environ=env,
         )
 

@@ -52,6 +52,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "get_benchmark": ALL_ROLES,
     "cancel_benchmark": RUNNERS,
     "get_benchmark_results": ALL_ROLES,
+    # GraphQL: each root field is further checked against the operation it mirrors
+    # (app/graphql/permissions.py); the playground page and its assets hold no data.
+    "graphql_execute": ALL_ROLES,
+    "graphql_playground": PUBLIC,
+    "graphql_playground_asset": PUBLIC,
 }
 
 

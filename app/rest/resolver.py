@@ -40,6 +40,7 @@ RESOURCE_MODULES = (
     "providers",
     "datasets",
     "benchmarks",
+    "graphql",
 )
 
 
