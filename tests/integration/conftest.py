@@ -77,9 +77,13 @@ def start_server(
     database_url: str | None = None,
     data_dir: Path | None = None,
     provider_url: str | None = None,
+    settings_overrides: dict[str, Any] | None = None,
     **provider_options: Any,
 ) -> Server:
-    """Start a fake provider and a server on ``stack``; ``provider_url`` overrides."""
+    """Start a fake provider and a server on ``stack``; ``provider_url`` overrides.
+
+    ``settings_overrides`` replaces fields of the server's Settings.
+    """
     provider = stack.enter_context(fake_openai(reply, **provider_options))
     providers_file = write_providers_file(
         tmp_path / "providers.yaml", provider_url or provider.base_url
@@ -91,6 +95,7 @@ def start_server(
         providers_file=str(providers_file),
         environ={},
         validate_responses=True,
+        **(settings_overrides or {}),
     )
     client = stack.enter_context(TestClient(create_app(settings)))
     token = client.post(

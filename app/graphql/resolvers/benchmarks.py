@@ -40,6 +40,10 @@ mutation = MutationType()
 subscription = SubscriptionType()
 benchmark = ObjectType("Benchmark")
 progress = ObjectType("BenchmarkProgress")
+latency = ObjectType("LatencySummary")
+# Name conversion would look for "p_50"; the services' keys are "p50".
+for percentile in ("p50", "p95", "p99"):
+    latency.set_alias(percentile, percentile)
 
 
 @query.field("benchmarks")
@@ -192,4 +196,11 @@ def _is_stale(update: dict[str, Any], current: dict[str, Any]) -> bool:
     )
 
 
-BINDABLES: list[SchemaBindable] = [query, mutation, subscription, benchmark, progress]
+BINDABLES: list[SchemaBindable] = [
+    query,
+    mutation,
+    subscription,
+    benchmark,
+    progress,
+    latency,
+]
