@@ -259,15 +259,26 @@ class TransportWSConnection:
     async def _stream(
         self, operation_id: str, generator: AsyncGenerator[Any, None]
     ) -> None:
+        log = ErrorLog(self.connection_id)
         try:
             async for result in generator:
                 payload: dict[str, Any] = {"data": result.data}
                 if result.errors:
-                    log = ErrorLog(self.connection_id)
                     for error in result.errors:
                         log.error(error)
                     payload["errors"] = [format_error(e) for e in result.errors]
                 await self._send({"type": NEXT, "id": operation_id, "payload": payload})
+        except Exception as e:
+            # The source failed mid-stream (the database went away): the protocol's
+            # error message ends the operation; unexpected causes stay masked.
+            error = (
+                e
+                if isinstance(e, GraphQLError)
+                else GraphQLError(str(e), original_error=e)
+            )
+            log.error(error)
+            await self._send_error(operation_id, [error])
+            return
         finally:
             await generator.aclose()
         await self._send({"type": COMPLETE, "id": operation_id})

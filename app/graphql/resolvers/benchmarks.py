@@ -25,6 +25,7 @@ from app.graphql.contract import check_parameter, check_schema
 from app.graphql.permissions import authorize_root_field
 from app.graphql.resolvers.datasets import check_page
 from app.rest.pagination import offset_of, page_of
+from app.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -101,29 +102,40 @@ def resolve_cancel_benchmark(
     )
 
 
-@subscription.source("benchmarkProgress")
+# Ariadne types a source as returning the stream itself; graphql-core also awaits a
+# coroutine that returns it, which lets a refusal come before the stream starts.
+@subscription.source("benchmarkProgress")  # type: ignore[arg-type]
 async def benchmark_progress_source(
-    _obj: Any,
-    info: Info,
-    id: str,
+    _obj: Any, info: Info, id: str
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """The current state, then each change from the event bus, until it ends."""
+    """Refuse at once what cannot be watched; else the stream of its progress.
+
+    A refusal (role, bad id, no such benchmark) raised here becomes the protocol's
+    ``error`` message, before any ``next``.
+    """
     context: GraphQLContext = info.context
     authorize_root_field("Subscription", "benchmarkProgress", context.principal.role)
     check_parameter("ResourceId", id, "id")
+    await asyncio.to_thread(service.get_benchmark, context.runtime.db, id)
+    return _progress_stream(context.runtime, id)
 
+
+async def _progress_stream(
+    runtime: Runtime, benchmark_id: str
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The current state, then each change from the event bus, until it ends."""
     # Listen before reading the current state, so no change falls between the two.
     updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue(PROGRESS_QUEUE_SIZE)
 
     def on_event(event: Event) -> None:
         if event.topic == Topic.BENCHMARK_PROGRESS and (
-            event.data.get("benchmark_id") == id
+            event.data.get("benchmark_id") == benchmark_id
         ):
             _offer(updates, event.data)
 
-    stop = context.runtime.events.listen(on_event)
+    stop = runtime.events.listen(on_event)
     try:
-        view = await asyncio.to_thread(service.get_benchmark, context.runtime.db, id)
+        view = await asyncio.to_thread(service.get_benchmark, runtime.db, benchmark_id)
         current = progress_of_view(view)
         yield current
         while current["status"] not in TERMINAL:
