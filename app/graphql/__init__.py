@@ -14,8 +14,6 @@ from connexion.middleware import MiddlewarePosition
 from app.graphql.websocket import GraphQLGateMiddleware
 from app.settings import Settings
 
-GRAPHQL_PATH = "/graphql"
-
 
 def install(app: FlaskApp, settings: Settings) -> None:
     """Add the WebSocket side of /graphql (or, when disabled, remove /graphql)."""

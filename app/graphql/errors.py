@@ -10,7 +10,6 @@ no traceback, SQL or file path ever reaches the client.
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
 from typing import Any
 
 from graphql import GraphQLError
@@ -80,9 +79,3 @@ class ErrorLog(logging.LoggerAdapter[logging.Logger]):
         # repr(): messages can quote client input, which must not forge log lines.
         message = cause.message if isinstance(cause, LTBError) else str(msg)
         logger.info("GraphQL request %s refused: %r", request_id, message)
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        """Leave messages as they are (the request id is added where useful)."""
-        return msg, kwargs
