@@ -134,6 +134,7 @@ class TransportWSConnection:
         self.runtime = runtime
         self.connection_id = str(uuid.uuid4())
         self.principal: Principal | None = None
+        self.credentials: Any = None
         self.init_received = False
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
@@ -190,14 +191,19 @@ class TransportWSConnection:
         if self.init_received:
             await self._close(CLOSE_TOO_MANY_INITS, "Too many initialisation requests")
         self.init_received = True
+        self.principal = await self._admitted(payload)
+        self.credentials = payload
+        await self._send({"type": CONNECTION_ACK})
+
+    async def _admitted(self, credentials: Any) -> Principal:
+        """The principal of the credentials, or the connection closes with 4403."""
         try:
-            principal = await self._authenticate(payload)
+            principal = await self._authenticate(credentials)
             authorize(GRAPHQL_OPERATION, principal.role)
         except LTBError as e:
             logger.info("GraphQL WebSocket refused: %s %r", e.code, e.message)
             await self._close(CLOSE_FORBIDDEN, "Forbidden")
-        self.principal = principal
-        await self._send({"type": CONNECTION_ACK})
+        return principal
 
     async def _authenticate(self, payload: Any) -> Principal:
         auth = self.runtime.auth
@@ -228,6 +234,10 @@ class TransportWSConnection:
         if refusal is not None:
             await self._send_error(operation_id, [refusal])
             return
+
+        # As over HTTP, a disabled user, a changed role or a revoked or expired
+        # credential counts from the next operation on, not from the next connection.
+        self.principal = await self._admitted(self.credentials)
         self.operations[operation_id] = asyncio.create_task(
             self._run(operation_id, message["payload"], self.principal)
         )

@@ -237,6 +237,29 @@ def test_connection_init_without_a_valid_credential_is_closed_with_4403(
         assert close_code(ws) == 4403
 
 
+def test_a_key_revoked_after_the_acknowledgement_may_not_subscribe_again(
+    server: Server,
+) -> None:
+    key = server.client.post(
+        "/v1/auth/api-keys", headers=server.auth, json={"name": "revoked"}
+    ).json()
+
+    with connected(server, {"X-API-Key": key["key"]}) as ws:
+        revoked = server.client.delete(
+            f"/v1/auth/api-keys/{key['id']}", headers=server.auth
+        )
+        ws.send_json(
+            {
+                "id": "after",
+                "type": "subscribe",
+                "payload": {"query": PROGRESS, "variables": {"id": "x"}},
+            }
+        )
+
+        assert revoked.status_code in (200, 204)
+        assert close_code(ws) == 4403
+
+
 def test_subscribe_before_the_acknowledgement_is_closed_with_4401(
     server: Server,
 ) -> None:
