@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graphql import get_introspection_query
 
 from app import __version__
 from tests.integration.conftest import FAKE_MODEL, Server
@@ -598,6 +599,22 @@ def test_a_query_one_level_deeper_than_the_limit_is_refused(server: Server) -> N
         f"Operation 'anonymous' is {limit + 1} fields deep; the limit is {limit}"
     )
     assert "data" not in too_deep
+
+
+def test_a_full_introspection_query_fits_the_default_limits(server: Server) -> None:
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+
+    body = graphql(server, query)
+
+    assert "errors" not in body
+    names = {t["name"] for t in body["data"]["__schema"]["types"]}
+    assert {"Benchmark", "PluginNode", "DateTime"} <= names
 
 
 def test_the_depth_limit_counts_inside_named_fragment_chains(
