@@ -11,17 +11,44 @@
   var wsUrl = httpUrl.replace(/^http/, "ws");
   var httpFetcher = GraphiQL.createFetcher({ url: httpUrl });
 
-  function operationType(params, options) {
-    var documentAST = options && options.documentAST;
-    var definitions = (documentAST && documentAST.definitions) || [];
-    var chosen = definitions.filter(function (definition) {
+  // The type of the operation to run, read from the query text itself: GraphiQL's
+  // parsed document can lag behind the editor by a keystroke.
+  function operationType(params) {
+    var text = params.query
+      .replace(/"""[\s\S]*?"""/g, '""')
+      .replace(/"(?:\\.|[^"\\])*"/g, '""')
+      .replace(/#[^\n\r]*/g, "");
+    var operations = [];
+    var depth = 0;
+    var pending = false; // a definition's keyword was read, its braces not yet
+    var pattern = /[{}]|[A-Za-z_][A-Za-z0-9_]*/g;
+    var token;
+    while ((token = pattern.exec(text)) !== null) {
+      var word = token[0];
+      if (word === "{") {
+        if (depth === 0 && !pending) {
+          operations.push({ type: "query", name: null });
+        }
+        pending = false;
+        depth += 1;
+      } else if (word === "}") {
+        depth -= 1;
+      } else if (depth === 0 && !pending) {
+        var isOperation = /^(query|mutation|subscription)$/.test(word);
+        if (isOperation || word === "fragment") {
+          var name = /^\s*([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(pattern.lastIndex));
+          operations.push({ type: word, name: name ? name[1] : null });
+          pending = true;
+        }
+      }
+    }
+    var chosen = operations.filter(function (operation) {
       return (
-        definition.kind === "OperationDefinition" &&
-        (!params.operationName ||
-          (definition.name && definition.name.value === params.operationName))
+        operation.type !== "fragment" &&
+        (!params.operationName || operation.name === params.operationName)
       );
     })[0];
-    return chosen ? chosen.operation : "query";
+    return chosen ? chosen.type : "query";
   }
 
   function subscribe(params, headers) {
@@ -56,7 +83,7 @@
   }
 
   function fetcher(params, options) {
-    if (operationType(params, options) === "subscription") {
+    if (operationType(params) === "subscription") {
       return subscribe(params, options && options.headers);
     }
     return httpFetcher(params, options);
