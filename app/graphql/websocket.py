@@ -150,7 +150,7 @@ class TransportWSConnection:
         try:
             await self._first_message()
             while True:
-                await self._handle(await self.websocket.receive_text())
+                await self._handle(await self._receive())
         except (WebSocketDisconnect, _Closed):
             pass
         finally:
@@ -160,14 +160,20 @@ class TransportWSConnection:
 
     async def _first_message(self) -> None:
         try:
-            text = await asyncio.wait_for(
-                self.websocket.receive_text(), CONNECTION_INIT_TIMEOUT_S
-            )
+            text = await asyncio.wait_for(self._receive(), CONNECTION_INIT_TIMEOUT_S)
         except TimeoutError:
             await self._close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")
         await self._handle(text)
 
-    async def _handle(self, text: str) -> None:
+    async def _receive(self) -> str | None:
+        """The next text frame; None for a binary one, which the protocol never uses."""
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text: str | None = message.get("text")
+        return text
+
+    async def _handle(self, text: str | None) -> None:
         message = _message(text)
         if message is None:
             await self._close(CLOSE_BAD_MESSAGE, "Invalid message")
@@ -322,7 +328,9 @@ class _Closed(Exception):
     """The server closed the connection; stop serving it."""
 
 
-def _message(text: str) -> dict[str, Any] | None:
+def _message(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
     try:
         message = json.loads(text)
     except ValueError:

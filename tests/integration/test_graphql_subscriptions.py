@@ -287,6 +287,13 @@ def test_protocol_violations_close_with_the_protocol_codes(
         assert close_code(ws) == (code or 4429)
 
 
+def test_a_binary_frame_is_closed_with_4400(server: Server) -> None:
+    with connected(server) as ws:
+        ws.send_bytes(b'{"type": "ping"}')
+
+        assert close_code(ws) == 4400
+
+
 def test_a_duplicate_operation_id_is_closed_with_4409(mmlu_server: Server) -> None:
     mmlu_server.provider.delay_s = 0.2
     created = start_benchmark(mmlu_server, concurrency=1)
