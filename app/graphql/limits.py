@@ -124,7 +124,7 @@ def limits_rule(
         def enter_operation_definition(
             self, node: OperationDefinitionNode, *_args: Any
         ) -> None:
-            measure = _Measure(self.context, variables or {})
+            measure = _Measure(self.context, _with_defaults(node, variables or {}))
             try:
                 depth, cost = measure.selection_set(node.selection_set)
             except RecursionError:
@@ -149,6 +149,19 @@ def limits_rule(
                 )
 
     return OperationLimitsRule
+
+
+def _with_defaults(
+    operation: OperationDefinitionNode, variables: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    # A variable the request leaves out takes its default from the operation:
+    # `query($size: Int = 100)` must cost a page of 100, not of the default 20.
+    defaults = {
+        definition.variable.name.value: int(definition.default_value.value)
+        for definition in operation.variable_definitions or ()
+        if isinstance(definition.default_value, IntValueNode)
+    }
+    return {**defaults, **variables}
 
 
 def _extensions(measure: str, value: int, limit: int) -> dict[str, Any]:

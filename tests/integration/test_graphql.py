@@ -655,13 +655,16 @@ EXPENSIVE = "results { latencyMs { p50 p95 p99 mean } accuracy costUsd }"
             fragment A on Benchmark {{ ...B }}
             fragment B on Benchmark {{ ... on Benchmark {{ ...C }} }}
             fragment C on Benchmark {{ {EXPENSIVE} }}""",
+        f"""query($size: Int = 100) {{
+              benchmarks(pageSize: $size) {{ items {{ {EXPENSIVE} }} }}
+            }}""",
     ],
-    ids=["plain", "inline-fragment", "named-fragment-chain"],
+    ids=["plain", "inline-fragment", "named-fragment-chain", "variable-default"],
 )
 def test_an_expensive_selection_is_refused_wherever_it_hides(
     server: Server, query: str
 ) -> None:
-    body = graphql(server, query, {"size": 100} if "$size" in query else None)
+    body = graphql(server, query, {"size": 100} if "$size: Int!" in query else None)
 
     assert error_codes(body) == ["BAD_REQUEST"]
     extensions = body["errors"][0]["extensions"]
