@@ -5,8 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from app.errors import BadRequest
 from app.providers.pricing import cost_usd
 from app.providers.registry import ProviderRegistry
+
+
+def check_request(
+    providers: ProviderRegistry, provider: str, prompt: str, max_prompt_chars: int
+) -> None:
+    """Refuse an unknown provider or an overlong prompt before any I/O."""
+    providers.config(provider)  # raises BadRequest for an unknown provider
+    if len(prompt) > max_prompt_chars:
+        raise BadRequest(
+            f"prompt is longer than {max_prompt_chars} characters",
+            details={"errors": [{"field": "prompt", "message": "too long"}]},
+        )
 
 
 async def create_completion(

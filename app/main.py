@@ -25,6 +25,7 @@ from app.benchmarks.engine import BenchmarkEngine
 from app.errors import LTBError, NotFound
 from app.evaluators.registry import builtin_registry
 from app.events import EventBus
+from app.graphql import install as install_graphql
 from app.observability.requests import RequestLogMiddleware, RequestStats
 from app.observability.sampler import MetricsSampler
 from app.plugins.service import PluginService
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         validate_responses=settings.validate_responses,
     )
     install_rate_limits(app, settings)
+    install_graphql(app, settings)
     # First of all Flask hooks (the rate limiter puts its own first; it reads the
     # operation this guard checks for).
     app.app.before_request_funcs.setdefault(None, []).insert(

@@ -98,6 +98,12 @@ class Settings:
     plugin_max_output_bytes: int = 1024 * 1024
     # Plugin processes that may run at once in this worker.
     plugin_concurrency: int = 4
+    # GraphQL at /graphql: on or off, introspection, and the limits every operation
+    # (fragments included) must stay within (app/graphql/limits.py).
+    enable_graphql: bool = True
+    graphql_introspection: bool = True
+    graphql_max_depth: int = 15
+    graphql_max_cost: int = 5000
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -142,6 +148,10 @@ class Settings:
                 env, "LTB_PLUGIN_MAX_OUTPUT_BYTES", 1024 * 1024
             ),
             plugin_concurrency=_positive_int(env, "LTB_PLUGIN_CONCURRENCY", 4),
+            enable_graphql=_boolean(env, "ENABLE_GRAPHQL", True),
+            graphql_introspection=_boolean(env, "GRAPHQL_INTROSPECTION", True),
+            graphql_max_depth=_positive_int(env, "GRAPHQL_MAX_DEPTH", 15),
+            graphql_max_cost=_positive_int(env, "GRAPHQL_MAX_COST", 5000),
             environ=env,
         )
 

@@ -67,6 +67,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Not read-only: it runs installed code in a process of its own.
     "execute_plugin": RUNNERS,
     "update_plugin": ADMINS,
+    # GraphQL: each root field is further checked against the operation it mirrors
+    # (app/graphql/permissions.py); the playground page and its assets hold no data.
+    "graphql_execute": ALL_ROLES,
+    "graphql_playground": PUBLIC,
+    "graphql_playground_asset": PUBLIC,
 }
 TOPIC_PREFIX = "subscribe:"
 

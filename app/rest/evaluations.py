@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.evaluations import service
-from app.events import Topic
+from app.evaluations import runs, service
 from app.rest.context import caller, runtime
 from app.rest.pagination import offset_of, page_of
 
 
 def create_evaluation(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Score an output with the requested metrics, store it and publish the result."""
-    rt = runtime()
-    request = service.validate_request(rt.evaluators, rt.providers, body)
-    who = caller()
-    view = rt.call(service.run_evaluation(rt.db, rt.providers, request, who))
-    rt.events.publish(Topic.EVALUATION_RESULTS, service.results_event(view))
-    return view, 201
+    return runs.evaluate(runtime(), body, caller()), 201
 
 
 def list_evaluations(page: int = 1, page_size: int = 20) -> dict[str, Any]:

@@ -17,6 +17,11 @@ class UTCJSONEncoder(JSONEncoder):  # type: ignore[misc]
 
     def default(self, o: Any) -> Any:
         if isinstance(o, datetime):
-            aware = o if o.tzinfo else o.replace(tzinfo=UTC)
-            return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            return utc_isoformat(o)
         return super().default(o)
+
+
+def utc_isoformat(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z; a naive datetime is taken to be UTC already."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -43,6 +43,7 @@ RESOURCE_MODULES = (
     "evaluators",
     "evaluations",
     "plugins",
+    "graphql",
 )
 
 

@@ -85,7 +85,7 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
                 "too deep",
                 details={"errors": [{"field": None, "message": type(e).__name__}]},
             ) from e
-        _check_storable(body)
+        check_storable(body)
         return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
@@ -97,7 +97,7 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
         validator = Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
         if errors:
-            described = [_describe(error) for error in errors]
+            described = [describe_error(error) for error in errors]
             fields = ", ".join(str(d["field"] or "body") for d in described)
             raise BadRequest(
                 f"Request body is invalid: {fields}", details={"errors": described}
@@ -105,7 +105,8 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
         return None
 
 
-def _check_storable(body: Any) -> None:
+def check_storable(body: Any) -> None:
+    """Refuse what JSON carries but no database stores (lone surrogates, NUL)."""
     # JSON may carry what no database stores: lone surrogates ("\ud800") are not
     # UTF-8, and PostgreSQL text cannot hold NUL. Refuse both up front.
     dumped = json.dumps(body, ensure_ascii=False)
@@ -123,7 +124,8 @@ def _check_storable(body: Any) -> None:
         )
 
 
-def _describe(error: ValidationError) -> dict[str, Any]:
+def describe_error(error: ValidationError) -> dict[str, Any]:
+    """``{field, message}`` of one schema failure, never echoing a password."""
     path = list(error.path)
     # jsonschema reports each missing property as its own error, on the parent.
     missing = _MISSING.match(error.message) if error.validator == "required" else None

@@ -1,0 +1,1 @@
+"""Resolvers, one module per domain; each only translates and calls a service."""
