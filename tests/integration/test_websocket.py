@@ -445,3 +445,38 @@ def test_a_lone_surrogate_echoed_back_does_not_break_the_connection(
         assert receive(ws)["code"] == "INVALID_MESSAGE"
         send(ws, type="ping", timestamp=9)
         assert receive(ws) == {"type": "pong", "timestamp": 9}
+
+
+def test_evaluation_and_plugin_events_match_the_document(server: Server) -> None:
+    plugins = server.client.get("/v1/plugins", headers=server.auth).json()["items"]
+    ready = [p for p in plugins if p["status"] == "ready"]
+    with connect(server, headers=server.auth) as ws:
+        send(ws, type="subscribe", topics=["evaluation.results", "plugin.events"])
+        receive(ws)
+
+        created = server.client.post(
+            "/v1/evaluations",
+            headers=server.auth,
+            json={
+                "input": "What is 2+2?",
+                "output": "The answer is 4.",
+                "expected": "4",
+                "metrics": ["contains", "exact_match", "length"],
+            },
+        ).json()
+        evaluation, _ = until(ws, lambda m: m["topic"] == "evaluation.results")
+        assert evaluation["data"]["evaluation_id"] == created["evaluation_id"]
+        assert evaluation["data"]["metrics"] == created["metrics"]
+        assert evaluation["data"]["score"] == created["score"] == 0.5
+
+        if not ready:
+            pytest.skip("no plugin installed to enable and disable")
+        plugin = ready[0]["id"]
+        for enabled in (False, True):
+            response = server.client.patch(
+                f"/v1/plugins/{plugin}", headers=server.auth, json={"enabled": enabled}
+            )
+            assert response.status_code == 200, response.text
+            event, _ = until(ws, lambda m: m["topic"] == "plugin.events")
+            assert event["data"]["plugin_id"] == plugin
+            assert event["data"]["event"] == ("enabled" if enabled else "disabled")
