@@ -104,6 +104,8 @@ class Settings:
     graphql_introspection: bool = True
     graphql_max_depth: int = 15
     graphql_max_cost: int = 5000
+    # Mutation fields one request may hold (each may call a provider).
+    graphql_max_mutations: int = 5
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -152,6 +154,7 @@ class Settings:
             graphql_introspection=_boolean(env, "GRAPHQL_INTROSPECTION", True),
             graphql_max_depth=_positive_int(env, "GRAPHQL_MAX_DEPTH", 15),
             graphql_max_cost=_positive_int(env, "GRAPHQL_MAX_COST", 5000),
+            graphql_max_mutations=_positive_int(env, "GRAPHQL_MAX_MUTATIONS", 5),
             environ=env,
         )
 

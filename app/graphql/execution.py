@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from ariadne import graphql_sync
+from graphql import DocumentNode, parse
 from graphql.validation import ASTValidationRule
 
 from app.auth.service import Principal
@@ -17,6 +18,9 @@ from app.graphql.permissions import permission_middleware
 from app.graphql.schema import executable_schema
 from app.runtime import Runtime
 from app.settings import Settings
+
+# Far above any real query (the full introspection query has about 300 tokens).
+MAX_TOKENS = 10_000
 
 
 def execute(
@@ -40,6 +44,7 @@ def execute(
             context_value=context,
             introspection=settings.graphql_introspection,
             validation_rules=validation_rules(settings, body.get("variables")),
+            query_parser=_parse,
             error_formatter=format_error,
             logger=ErrorLog(request_id),
             middleware=[permission_middleware],
@@ -52,9 +57,22 @@ def execute(
     return response
 
 
+def _parse(_context: Any, data: dict[str, Any]) -> DocumentNode:
+    # Without a token limit, parsing and validating a megabyte of aliases or
+    # operations costs seconds of CPU before any depth or cost check can run.
+    return parse(data["query"], max_tokens=MAX_TOKENS)
+
+
 def validation_rules(
     settings: Settings, variables: Any
 ) -> Collection[type[ASTValidationRule]]:
     """The rules every operation meets on top of the spec's: depth and cost."""
     known = variables if isinstance(variables, Mapping) else None
-    return [limits_rule(settings.graphql_max_depth, settings.graphql_max_cost, known)]
+    return [
+        limits_rule(
+            settings.graphql_max_depth,
+            settings.graphql_max_cost,
+            known,
+            settings.graphql_max_mutations,
+        )
+    ]

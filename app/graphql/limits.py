@@ -25,6 +25,7 @@ from graphql.language import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
 )
@@ -114,7 +115,10 @@ class _Measure:
 
 
 def limits_rule(
-    max_depth: int, max_cost: int, variables: Mapping[str, Any] | None
+    max_depth: int,
+    max_cost: int,
+    variables: Mapping[str, Any] | None,
+    max_mutations: int = 5,
 ) -> type[ASTValidationRule]:
     """A validation rule refusing operations deeper or costlier than the limits."""
 
@@ -130,6 +134,19 @@ def limits_rule(
             except RecursionError:
                 depth, cost = max_depth + 1, max_cost + 1
             name = node.name.value if node.name else "anonymous"
+            if node.operation == OperationType.MUTATION:
+                count = _root_fields(self.context, node.selection_set, set())
+                if count > max_mutations:
+                    # Each mutation may call a (paid) provider, and the rate limit
+                    # counts the request once: bound how many one request holds.
+                    self.report_error(
+                        GraphQLError(
+                            f"Operation '{name}' has {count} mutation fields; "
+                            f"the limit is {max_mutations}",
+                            node,
+                            extensions=_extensions("mutations", count, max_mutations),
+                        )
+                    )
             if depth > max_depth:
                 self.report_error(
                     GraphQLError(
@@ -149,6 +166,25 @@ def limits_rule(
                 )
 
     return OperationLimitsRule
+
+
+def _root_fields(
+    context: ValidationContext, selection_set: SelectionSetNode, seen: set[str]
+) -> int:
+    """How many fields a root selection set selects, fragments spread in."""
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += 1
+        elif isinstance(selection, InlineFragmentNode):
+            count += _root_fields(context, selection.selection_set, seen)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = context.get_fragment(name)
+            if fragment is not None and name not in seen:
+                seen.add(name)
+                count += _root_fields(context, fragment.selection_set, seen)
+    return count
 
 
 def _with_defaults(

@@ -106,6 +106,11 @@ class GraphQLGateMiddleware:
             logger.info("GraphQL WebSocket refused: origin not allowed")
             await websocket.close()
             return
+        if scope.get("query_string"):
+            # As on /ws: a credential there would be written to access logs.
+            logger.info("GraphQL WebSocket refused: a query string")
+            await websocket.close()
+            return
         await TransportWSConnection(websocket, runtime_of_scope(scope)).serve()
 
 

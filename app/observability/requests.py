@@ -16,6 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.events import EventBus, Topic
 from app.rest.request_id import current_request_id
 
+# Where the authenticated caller of a request is left for its request log.
+CALLER_KEY = "ltb.caller"
+
 
 @dataclass
 class RequestStats:
@@ -39,6 +42,10 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         published = False
+        # Filled in by the authorization middleware, deeper in the stack, which
+        # may see a copy of this scope: the dict itself is shared.
+        caller: dict[str, str] = {}
+        scope[CALLER_KEY] = caller
 
         def publish(status: int) -> None:
             self.events.publish(
@@ -48,7 +55,7 @@ class RequestLogMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "user": _username(scope),
+                    "user": caller.get("username"),
                     "request_id": current_request_id(scope) or None,
                 },
             )
@@ -70,10 +77,3 @@ class RequestLogMiddleware:
             self.stats.in_flight -= 1
             if not published:  # no answer at all: the server's 500, or a hang-up
                 publish(500)
-
-
-def _username(scope: Scope) -> str | None:
-    # Connexion's security middleware leaves who it authenticated in the scope.
-    context = scope.get("extensions", {}).get("connexion_context", {})
-    info = context.get("token_info") if isinstance(context, dict) else None
-    return info.get("username") if isinstance(info, dict) else None

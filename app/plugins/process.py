@@ -16,6 +16,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,19 +83,23 @@ def run_worker(
     is the worker's command line (tests pass misbehaving ones).
     """
     payload = json.dumps(request, separators=(",", ":")).encode()
-    process = subprocess.Popen(
-        list(program),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={k: environ[k] for k in INHERITED_ENVIRONMENT if k in environ},
-        start_new_session=True,
-    )
-    run = WorkerRun()
-    try:
-        _exchange(process, payload, limits, limit_per_message, run)
-    finally:
-        run.returncode = _reap(process, run.timed_out or run.overflowed)
+    # An empty working directory of its own, not the server's (where a relative
+    # data directory holds the database and the JWT secret file).
+    with tempfile.TemporaryDirectory(prefix="ltb-plugin-") as workdir:
+        process = subprocess.Popen(
+            list(program),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={k: environ[k] for k in INHERITED_ENVIRONMENT if k in environ},
+            cwd=workdir,
+            start_new_session=True,
+        )
+        run = WorkerRun()
+        try:
+            _exchange(process, payload, limits, limit_per_message, run)
+        finally:
+            run.returncode = _reap(process, run.timed_out or run.overflowed)
     if run.returncode != 0 or run.garbage is not None:
         logger.info(
             "plugin worker %d %s; stderr ends with %r",

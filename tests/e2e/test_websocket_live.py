@@ -347,3 +347,27 @@ def run_across_workers(server: LiveServer, mmlu: list[tuple[str, bytes]]) -> Non
         assert events[-1]["progress"] == 1.0
         assert events[-1]["results"] == final["results"]
         ws.close()
+
+
+def test_request_logs_name_the_authenticated_user(server: LiveServer) -> None:
+    host, port = host_port(server)
+    ws = RawWebSocket(
+        host, port, headers={"Authorization": server.client.headers["Authorization"]}
+    )
+    ws.send_json({"type": "subscribe", "topics": ["request.logs"]})
+    check_server_message(ws.receive_json())
+    key = server.client.post(
+        "/v1/auth/api-keys", json={"name": "logs", "role": "viewer"}
+    ).json()["key"]
+    server.client.get("/v1/providers", headers={"X-Request-ID": "who-jwt"})
+    server.client.get(
+        "/v1/providers",
+        headers={"X-Request-ID": "who-key", "X-API-Key": key, "Authorization": ""},
+    )
+    users = {}
+    while len(users) < 2:
+        data = check_server_message(ws.receive_json())["data"]
+        if data["request_id"] in ("who-jwt", "who-key"):
+            users[data["request_id"]] = (data["user"], data["status"])
+    ws.close()
+    assert users == {"who-jwt": ("admin", 200), "who-key": ("admin", 200)}

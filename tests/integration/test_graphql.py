@@ -821,3 +821,27 @@ def test_an_unknown_playground_file_is_refused(server: Server) -> None:
 
     assert response.status_code in (400, 404)
     assert response.json()["error"]["code"] in ("BAD_REQUEST", "NOT_FOUND")
+
+
+def test_a_request_holds_at_most_five_mutations(server: Server) -> None:
+    # Found by a new user: 300 aliased createCompletion fields in one request ran
+    # 300 provider calls for one request's worth of rate limit.
+    fields = " ".join(
+        f'm{i}: cancelBenchmark(id: "00000000-0000-0000-0000-00000000000{i}") {{ id }}'
+        for i in range(6)
+    )
+    body = graphql(server, f"mutation {{ {fields} }}")
+    assert body.get("data") is None
+    assert error_codes(body) == ["BAD_REQUEST"]
+    assert "6 mutation fields; the limit is 5" in body["errors"][0]["message"]
+    assert server.provider.requests == 0
+
+
+def test_a_document_of_too_many_tokens_is_refused_before_validation(
+    server: Server,
+) -> None:
+    # Found by a new user: a megabyte of operations took seconds to validate.
+    query = " ".join(f"query Q{i} {{ version }}" for i in range(3000))
+    body = graphql(server, query)
+    assert error_codes(body) == ["BAD_REQUEST"]
+    assert "more than 10000 tokens" in body["errors"][0]["message"]

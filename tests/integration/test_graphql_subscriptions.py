@@ -341,6 +341,17 @@ def test_a_foreign_origin_is_refused_and_the_same_origin_is_not(server: Server) 
         assert ws.receive_json() == {"type": "pong"}
 
 
+def test_a_query_string_is_refused_as_on_ws(server: Server) -> None:
+    # Found by a new user: /graphql took ?token=... while /ws refuses it.
+    with (
+        pytest.raises(WebSocketDisconnect),
+        server.client.websocket_connect(
+            f"/graphql?token={server.token}", subprotocols=[PROTOCOL]
+        ) as ws,
+    ):
+        ws.receive_json()
+
+
 def test_an_origin_in_cors_origins_is_allowed(
     make_server: Callable[..., Server],
 ) -> None:

@@ -7,6 +7,7 @@ import sacrebleu
 from rouge_score import rouge_scorer
 
 from app.evaluators.base import Case, MetricParameterError
+from app.evaluators.overlap import MAX_LCS_CELLS, RougeL
 from app.evaluators.registry import builtin_registry
 
 REGISTRY = builtin_registry()
@@ -181,3 +182,18 @@ def test_latency_and_cost_are_the_given_measurements_or_null_with_a_reason() -> 
     cost = REGISTRY.get("cost").evaluate(Case(output="x"))
     assert latency.value is None and "latency was not given" in (latency.reason or "")
     assert cost.value is None and "cost is not known" in (cost.reason or "")
+
+
+def test_rouge_l_refuses_texts_whose_lcs_table_would_be_huge() -> None:
+    # 2,001 x 2,000 words is just over the limit: null with the reason, at once.
+    output = "word " * 2001
+    expected = "word " * 2000
+    assert MAX_LCS_CELLS < 2001 * 2000
+    result = RougeL().evaluate(Case(input="x", output=output, expected=expected))
+    assert result.value is None
+    assert result.reason == (
+        "too long for rouge_l: 2000 x 2001 words is over 4,000,000 pairs"
+    )
+    # Just under it, the metric is computed (identical texts: 1.0).
+    small = "word " * 1999
+    assert RougeL().evaluate(Case(input="x", output=small, expected=small)).value == 1.0
