@@ -28,6 +28,7 @@ from app.events import EventBus
 from app.graphql import install as install_graphql
 from app.observability.requests import RequestLogMiddleware, RequestStats
 from app.observability.sampler import MetricsSampler
+from app.plugins.metrics import register_plugin_metrics
 from app.plugins.service import PluginService
 from app.providers.config import load_provider_configs
 from app.providers.registry import ProviderRegistry
@@ -168,6 +169,7 @@ def build_runtime(settings: Settings) -> Runtime:
     evaluators = builtin_registry()
     engine = BenchmarkEngine(db, providers, events, evaluators)
     plugins = PluginService.load(db, events, settings)
+    register_plugin_metrics(evaluators, plugins)
     return Runtime(settings, db, auth, providers, engine, events, evaluators, plugins)
 
 

@@ -20,6 +20,9 @@ class _TargetTotals:
     priced: bool = True
     latencies: list[float] = field(default_factory=list)
     metric_values: dict[str, list[float]] = field(default_factory=dict)
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_cost_usd: float | None = 0.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class CellFigures:
     cost_usd: float | None
     # The cell's value of each benchmark metric; None for a cell with an error.
     metrics: dict[str, float | None] | None = None
+    # What the judge calls of the cell's judged metrics consumed (JudgeUsage).
+    judge_usage: dict[str, Any] | None = None
 
 
 def aggregate_targets(
@@ -51,6 +56,7 @@ def aggregate_targets(
     totals = [_TargetTotals() for _ in targets]
     for cell in cells:
         _add_metrics(totals[cell.target_index], cell)
+        _add_judge_usage(totals[cell.target_index], cell.judge_usage)
         t = totals[cell.target_index]
         t.items += 1
         t.correct += int(cell.correct)
@@ -80,6 +86,17 @@ def _add_metrics(t: _TargetTotals, cell: CellFigures) -> None:
             t.metric_values.setdefault(name, []).append(value)
 
 
+def _add_judge_usage(t: _TargetTotals, usage: dict[str, Any] | None) -> None:
+    if usage is None:
+        return
+    t.judge_prompt_tokens += usage["prompt_tokens"]
+    t.judge_completion_tokens += usage["completion_tokens"]
+    cost = usage["cost_usd"]
+    t.judge_cost_usd = (
+        None if cost is None or t.judge_cost_usd is None else (t.judge_cost_usd + cost)
+    )
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -104,4 +121,10 @@ def _target_view(
         "metrics": {
             name: _mean(t.metric_values.get(name, [])) for name in metric_names
         },
+        # Judged metrics' calls; null cost when the judge model has no price.
+        "judge_prompt_tokens": t.judge_prompt_tokens,
+        "judge_completion_tokens": t.judge_completion_tokens,
+        "judge_cost_usd": (
+            None if t.judge_cost_usd is None else round(t.judge_cost_usd, 10)
+        ),
     }

@@ -1,9 +1,15 @@
 """The benchmark engine: runs every missing cell of a benchmark on the event loop.
 
-A cell is one (target, item, repeat). Cells are written in batches as they finish,
-keyed by (benchmark, target, item, repeat) with insert-if-absent, so a benchmark that
-is interrupted (crash, restart, shutdown) resumes where it stopped: the cells already
-stored are skipped, none is lost and none is stored twice.
+A cell is one (target, item, repeat). Once the target's completion is in, the
+cell's metrics are computed: deterministic ones in a thread, plugin ones in their
+plugins' processes, judged ones by the benchmark's judge (through the provider
+registry and the judge cache). A metric that fails is null with the reason in
+that cell; it costs neither the cell nor the benchmark.
+
+Cells are written in batches as they finish, keyed by (benchmark, target, item,
+repeat) with insert-if-absent, so a benchmark that is interrupted (crash, restart,
+shutdown) resumes where it stopped: the cells already stored are skipped, none is
+lost and none is stored twice.
 """
 
 from __future__ import annotations
@@ -25,7 +31,16 @@ from app.benchmarks.progress import progress_data
 from app.benchmarks.prompts import build_prompt
 from app.datasets.formats import DatasetItem as Item
 from app.errors import LTBError
-from app.evaluators.base import Case, DeterministicEvaluator
+from app.evaluations.service import judge_case
+from app.evaluators.base import (
+    Case,
+    DeterministicEvaluator,
+    Evaluator,
+    JudgedEvaluator,
+    MetricResult,
+    PluginEvaluator,
+)
+from app.evaluators.judge import JudgeUsage
 from app.evaluators.registry import EvaluatorRegistry
 from app.events import EventBus, Topic
 from app.providers.pricing import cost_usd
@@ -52,6 +67,8 @@ _EMPTY_CELL: dict[str, Any] = {
     "finish_reason": None,
     "error": None,
     "metrics": None,
+    "metric_reasons": None,
+    "judge_usage": None,
 }
 
 
@@ -64,7 +81,9 @@ class _Plan:
     repeats: int
     concurrency: int
     total_cells: int
-    metrics: list[DeterministicEvaluator]
+    metrics: list[Evaluator]
+    judge: dict[str, str] | None
+    parameters: dict[str, dict[str, Any]]
 
 
 class BenchmarkEngine:
@@ -244,6 +263,7 @@ class BenchmarkEngine:
             cost_usd=cost,
             answer_type=item.answer_type,
             choices=tuple(item.choices) if item.choices else None,
+            parameters=plan.parameters,
         )
         return cell | {
             "output": completion.text,
@@ -255,9 +275,61 @@ class BenchmarkEngine:
             "cached_tokens": completion.usage.cached_prompt_tokens,
             "cost_usd": cost,
             "finish_reason": completion.finish_reason,
-            # Off the loop: BLEU, ROUGE and long regexes are CPU work.
-            "metrics": await asyncio.to_thread(cell_metrics, plan.metrics, case),
+            **await self._score(plan, case),
         }
+
+    async def _score(self, plan: _Plan, case: Case) -> dict[str, Any]:
+        """A cell's metric values, the reasons of its nulls and its judge usage."""
+        deterministic = [
+            m for m in plan.metrics if isinstance(m, DeterministicEvaluator)
+        ]
+        # Off the loop: BLEU, ROUGE and long regexes are CPU work.
+        results = await asyncio.to_thread(cell_results, deterministic, case)
+        usage = JudgeUsage()
+        awaited = [m for m in plan.metrics if not isinstance(m, DeterministicEvaluator)]
+        for metric, result in zip(
+            awaited,
+            await asyncio.gather(*(self._await(plan, m, case, usage) for m in awaited)),
+            strict=True,
+        ):
+            results[metric.info.name] = result
+
+        ordered = [results[m.info.name] for m in plan.metrics]
+        names = [m.info.name for m in plan.metrics]
+        judged = any(isinstance(m, JudgedEvaluator) for m in plan.metrics)
+        return {
+            "metrics": {n: r.value for n, r in zip(names, ordered, strict=True)},
+            "metric_reasons": {
+                n: r.reason or "no value"
+                for n, r in zip(names, ordered, strict=True)
+                if r.value is None
+            },
+            "judge_usage": usage.describe() if judged else None,
+        }
+
+    async def _await(
+        self, plan: _Plan, metric: Evaluator, case: Case, usage: JudgeUsage
+    ) -> MetricResult:
+        """A plugin or judged metric's result; a failure is null with the reason."""
+        try:
+            if isinstance(metric, PluginEvaluator):
+                return await metric.measure(case)
+            assert isinstance(metric, JudgedEvaluator) and plan.judge, "validated"
+            verdict = await judge_case(
+                self.db,
+                self.providers,
+                plan.judge["provider"],
+                plan.judge["model"],
+                metric,
+                case,
+            )
+        except LTBError as exc:  # the judge's provider failed
+            return MetricResult.unavailable(f"judge failed: {exc.message}")
+        except Exception as exc:
+            logger.exception("metric %s failed on a cell", metric.info.name)
+            return MetricResult.unavailable(f"internal error ({type(exc).__name__})")
+        _add_usage(usage, verdict.usage)
+        return verdict.result
 
     # The methods below run in worker threads (asyncio.to_thread): blocking I/O.
 
@@ -293,21 +365,26 @@ class BenchmarkEngine:
                 repeats=benchmark.repeats,
                 concurrency=benchmark.concurrency,
                 total_cells=benchmark.total_cells,
-                metrics=self._deterministic(benchmark.metrics),
+                metrics=self._metrics(benchmark.metrics, benchmark.judge),
+                judge=benchmark.judge,
+                parameters=dict(benchmark.metric_parameters or {}),
             )
 
-    def _deterministic(self, names: list[str]) -> list[DeterministicEvaluator]:
-        # Benchmarks are created with deterministic metrics only (judged ones are
-        # refused then), so any other here would be a stored benchmark from a
-        # registry that has since changed: its metric is skipped, not guessed.
-        found = []
+    def _metrics(
+        self, names: list[str], judge: dict[str, str] | None
+    ) -> list[Evaluator]:
+        # A stored benchmark resumed by a server whose registry has since changed
+        # (a plugin uninstalled or not ready at start-up) skips the missing
+        # metric rather than guessing it.
+        found: list[Evaluator] = []
         for name in names:
             if name not in self.evaluators.names():
                 logger.warning("metric %s is no longer registered; skipped", name)
                 continue
             evaluator = self.evaluators.get(name)
-            if isinstance(evaluator, DeterministicEvaluator):
-                found.append(evaluator)
+            if isinstance(evaluator, JudgedEvaluator) and judge is None:
+                continue  # refused at creation; never guessed
+            found.append(evaluator)
         return found
 
     def _done_keys(self, benchmark_id: str) -> set[tuple[int, int, int]]:
@@ -346,6 +423,7 @@ class BenchmarkEngine:
                     BenchmarkCell.completion_tokens,
                     BenchmarkCell.cost_usd,
                     BenchmarkCell.metrics,
+                    BenchmarkCell.judge_usage,
                 ).where(BenchmarkCell.benchmark_id == plan.benchmark_id)
             )
             figures = [CellFigures(*r) for r in rows]
@@ -410,19 +488,32 @@ def _missing_cells(
                     yield key
 
 
-def cell_metrics(
+def cell_results(
     evaluators: list[DeterministicEvaluator], case: Case
-) -> dict[str, float | None]:
-    """The value of every metric for one cell (None where it has none)."""
-    values: dict[str, float | None] = {}
+) -> dict[str, MetricResult]:
+    """The result of every deterministic metric for one cell (blocking, CPU)."""
+    results: dict[str, MetricResult] = {}
     for evaluator in evaluators:
         try:
-            values[evaluator.info.name] = evaluator.evaluate(case).value
-        except Exception:
+            results[evaluator.info.name] = evaluator.evaluate(case)
+        except LTBError as exc:  # e.g. a parameter the metric cannot use
+            results[evaluator.info.name] = MetricResult.unavailable(exc.message)
+        except Exception as exc:
             # A metric that fails costs its value in this cell, not the benchmark.
             logger.exception("metric %s failed on a cell", evaluator.info.name)
-            values[evaluator.info.name] = None
-    return values
+            reason = f"internal error ({type(exc).__name__})"
+            results[evaluator.info.name] = MetricResult.unavailable(reason)
+    return results
+
+
+def _add_usage(total: JudgeUsage, usage: JudgeUsage) -> None:
+    total.calls += usage.calls
+    total.prompt_tokens += usage.prompt_tokens
+    total.completion_tokens += usage.completion_tokens
+    if total.cost_usd is None or usage.cost_usd is None:
+        total.cost_usd = None
+    else:
+        total.cost_usd += usage.cost_usd
 
 
 def _extract(item: Item, text: str) -> str | None:

@@ -15,7 +15,7 @@ from app.benchmarks.lifecycle import BenchmarkStatus, check_transition
 from app.benchmarks.prompts import build_prompt
 from app.datasets.service import resolve_dataset
 from app.errors import BadRequest, Forbidden, NotFound
-from app.evaluators.base import Kind
+from app.evaluators.base import Kind, check_parameters
 from app.evaluators.registry import EvaluatorRegistry
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
@@ -31,7 +31,9 @@ def create_benchmark(
 ) -> dict[str, Any]:
     """Validate a benchmark request, sample its items and store it as pending."""
     targets = [_target(providers, i, t) for i, t in enumerate(request["providers"])]
-    _check_metrics(evaluators, request["metrics"])
+    judge = _judge(providers, request.get("judge"))
+    _check_metrics(evaluators, request["metrics"], judge)
+    parameters = _metric_parameters(evaluators, request)
 
     dataset = resolve_dataset(db, request["dataset"])
     if dataset.item_count == 0:
@@ -46,6 +48,8 @@ def create_benchmark(
         dataset_id=dataset.id,
         targets=targets,
         metrics=list(request["metrics"]),
+        judge=judge,
+        metric_parameters=parameters or None,
         iterations=request["iterations"],
         repeats=repeats,
         concurrency=request.get("concurrency", 4),
@@ -159,6 +163,8 @@ def benchmark_view(
         },
         "providers": benchmark.targets,
         "metrics": benchmark.metrics,
+        "judge": benchmark.judge,
+        "parameters": benchmark.metric_parameters or {},
         "iterations": benchmark.iterations,
         "repeats": benchmark.repeats,
         "concurrency": benchmark.concurrency,
@@ -172,15 +178,46 @@ def benchmark_view(
     }
 
 
-def _check_metrics(evaluators: EvaluatorRegistry, names: list[str]) -> None:
+def _check_metrics(
+    evaluators: EvaluatorRegistry, names: list[str], judge: dict[str, str] | None
+) -> None:
     evaluators.check_known(names)
     judged = [n for n in names if evaluators.get(n).info.kind == Kind.JUDGED]
-    if judged:
+    if judged and judge is None:
         raise BadRequest(
-            "judged metrics need a judge; not supported in benchmarks yet: "
-            + ", ".join(judged),
-            details={"metrics": judged},
+            "Judged metrics need a judge: give 'judge' {provider, model} "
+            f"(judged: {', '.join(judged)})",
+            details={"judged_metrics": judged},
         )
+
+
+def _metric_parameters(
+    evaluators: EvaluatorRegistry, request: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    parameters = dict(request.get("parameters") or {})
+    stray = sorted(set(parameters) - set(request["metrics"]))
+    if stray:
+        raise BadRequest(
+            f"Parameters given for metrics not requested: {', '.join(stray)}",
+            details={"parameters": stray, "metrics": request["metrics"]},
+        )
+    for name, given in parameters.items():
+        check_parameters(evaluators.get(name).info, given)
+    return parameters
+
+
+def _judge(
+    providers: ProviderRegistry, judge: dict[str, Any] | None
+) -> dict[str, str] | None:
+    if judge is None:
+        return None
+    config = providers.config(judge["provider"])  # unknown provider: 400
+    if not providers.is_configured(config.name):
+        raise BadRequest(
+            f"Provider '{config.name}' is not configured: set {config.api_key_env}",
+            details={"judge": judge["provider"]},
+        )
+    return {"provider": judge["provider"], "model": judge["model"]}
 
 
 def _target(
@@ -254,4 +291,6 @@ def _cell_view(
         "finish_reason": cell.finish_reason,
         "error": cell.error,
         "metrics": cell.metrics,
+        "metric_reasons": cell.metric_reasons,
+        "judge": cell.judge_usage,
     }

@@ -3,7 +3,8 @@
 An evaluation scores one output with the requested metrics. Deterministic metrics
 run in a worker thread (some are CPU-bound); judged ones ask the judge model on the
 event loop, all metrics at once, each served from the judge cache when the same
-question was asked before. The overall score is the mean of the non-null values of
+question was asked before; plugin metrics run their plugins' processes, awaited
+in threads. The overall score is the mean of the non-null values of
 the metrics bounded to [0, 1] with higher better; unbounded measures (latency,
 cost, length) are reported but not averaged, and null metrics are listed apart.
 """
@@ -26,6 +27,8 @@ from app.evaluators.base import (
     JudgedEvaluator,
     Kind,
     MetricResult,
+    PluginEvaluator,
+    check_parameters,
 )
 from app.evaluators.judge import Judge, JudgeUsage
 from app.evaluators.registry import EvaluatorRegistry
@@ -71,6 +74,10 @@ def validate_request(
             f"Parameters given for metrics not requested: {', '.join(stray)}",
             details={"parameters": stray, "metrics": names},
         )
+    for metric in metrics:
+        if isinstance(metric, PluginEvaluator):
+            # Built-in metrics check their own; a plugin's are its input fields.
+            check_parameters(metric.info, parameters.get(metric.info.name, {}))
 
     judged = [m.info.name for m in metrics if m.info.kind == Kind.JUDGED]
     provider, model = body.get("provider"), body.get("model")
@@ -108,10 +115,12 @@ async def run_evaluation(
         m for m in request.metrics if isinstance(m, DeterministicEvaluator)
     ]
     judged = [m for m in request.metrics if isinstance(m, JudgedEvaluator)]
+    measured = [m for m in request.metrics if isinstance(m, PluginEvaluator)]
 
     scored = await asyncio.to_thread(_evaluate_all, deterministic, request.case)
     scored += await asyncio.gather(
-        *(_judge(db, providers, request, metric) for metric in judged)
+        *(_judge(db, providers, request, metric) for metric in judged),
+        *(_measure(metric, request.case) for metric in measured),
     )
 
     by_name = {s.evaluator.info.name: s for s in scored}
@@ -127,6 +136,10 @@ def _evaluate_all(
     return [_Scored(evaluator, evaluator.evaluate(case)) for evaluator in evaluators]
 
 
+async def _measure(evaluator: PluginEvaluator, case: Case) -> _Scored:
+    return _Scored(evaluator, await evaluator.measure(case))
+
+
 async def _judge(
     db: Database,
     providers: ProviderRegistry,
@@ -134,16 +147,49 @@ async def _judge(
     evaluator: JudgedEvaluator,
 ) -> _Scored:
     assert request.judge_provider and request.judge_model, "validated"
-    provider, model, info = request.judge_provider, request.judge_model, evaluator.info
-    key = judge_cache.cache_key(provider, model, info, request.case)
+    verdict = await judge_case(
+        db,
+        providers,
+        request.judge_provider,
+        request.judge_model,
+        evaluator,
+        request.case,
+    )
+    return _Scored(evaluator, verdict.result, verdict.cached, verdict.usage)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judged metric's result, whether the cache gave it, and the calls it cost."""
+
+    result: MetricResult
+    cached: bool
+    usage: JudgeUsage
+
+
+async def judge_case(
+    db: Database,
+    providers: ProviderRegistry,
+    provider: str,
+    model: str,
+    evaluator: JudgedEvaluator,
+    case: Case,
+) -> Verdict:
+    """Score ``case`` with a judged metric, through the judge cache.
+
+    A cached value costs nothing (its usage is zero calls); a fresh value is
+    cached. Provider errors propagate: the caller decides what they cost.
+    """
+    info = evaluator.info
+    key = judge_cache.cache_key(provider, model, info, case)
 
     cached = await asyncio.to_thread(judge_cache.lookup, db, key)
     if cached is not None:
         result = MetricResult(cached.value, details=cached.evidence)
-        return _Scored(evaluator, result, cached=True, usage=JudgeUsage())
+        return Verdict(result, cached=True, usage=JudgeUsage())
 
     judge = Judge(providers, provider, model)
-    result = await evaluator.judge(request.case, judge)
+    result = await evaluator.judge(case, judge)
     if result.value is not None:
         await asyncio.to_thread(
             judge_cache.store,
@@ -156,7 +202,7 @@ async def _judge(
             dict(result.details),
             judge.usage,
         )
-    return _Scored(evaluator, result, usage=judge.usage)
+    return Verdict(result, cached=False, usage=judge.usage)
 
 
 def overall_score(scored: list[_Scored]) -> float | None:
@@ -205,7 +251,7 @@ def _detail(scored: _Scored) -> dict[str, Any]:
     return {
         "value": scored.result.value,
         "reason": scored.result.reason,
-        "kind": str(info.kind),
+        "kind": info.kind.public,
         "version": info.version,
         "unit": info.unit,
         "averaged": info.is_normalised and scored.result.value is not None,

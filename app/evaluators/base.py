@@ -32,10 +32,20 @@ class Need(StrEnum):
 
 
 class Kind(StrEnum):
-    """How a metric is computed: by code alone, or by asking a judge model."""
+    """How a metric is computed: by code here, by a judge model, or by a plugin.
+
+    A plugin metric is deterministic to its users (no judge), but its code runs
+    in a plugin's worker process, so it is awaited rather than called.
+    """
 
     DETERMINISTIC = "deterministic"
     JUDGED = "judged"
+    PLUGIN = "plugin"
+
+    @property
+    def public(self) -> str:
+        """The kind the API shows: a plugin metric needs no judge, so deterministic."""
+        return str(Kind.JUDGED if self is Kind.JUDGED else Kind.DETERMINISTIC)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class MetricInfo:
     version: str
     unit: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # The evaluator plugin behind a plugin metric: its id, name and version.
+    plugin: Mapping[str, str] | None = None
 
     @property
     def is_normalised(self) -> bool:
@@ -71,10 +83,11 @@ class MetricInfo:
             "needs": sorted(self.needs),
             "range": {"min": self.minimum, "max": self.maximum},
             "higher_is_better": self.higher_is_better,
-            "kind": str(self.kind),
+            "kind": self.kind.public,
             "version": self.version,
             "unit": self.unit,
             "parameters": dict(self.parameters),
+            "plugin": None if self.plugin is None else dict(self.plugin),
         }
 
 
@@ -138,7 +151,22 @@ class JudgedEvaluator(Protocol):
         ...
 
 
-Evaluator = DeterministicEvaluator | JudgedEvaluator
+@runtime_checkable
+class PluginEvaluator(Protocol):
+    """A metric computed by an evaluator plugin in its own process.
+
+    ``measure`` never raises for a failing plugin: a timeout, crash, unusable
+    output or a plugin disabled since start-up gives a null value with the reason.
+    """
+
+    info: MetricInfo
+
+    async def measure(self, case: Case) -> MetricResult:
+        """Score one case by running the plugin (awaited off the event loop)."""
+        ...
+
+
+Evaluator = DeterministicEvaluator | JudgedEvaluator | PluginEvaluator
 
 
 class MetricParameterError(BadRequest):

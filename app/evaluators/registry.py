@@ -1,9 +1,11 @@
 """The registry of metrics: the built-in ones, and any a plugin registers.
 
-A plugin registers an evaluator by calling ``register`` on the process' registry
-(``Runtime.evaluators``) at start-up. An evaluator is any object with an ``info``
-(a ``MetricInfo``) and either ``evaluate(case) -> MetricResult`` (deterministic,
-synchronous, no I/O) or ``async judge(case, judge) -> MetricResult`` (judged).
+An evaluator is any object with an ``info`` (a ``MetricInfo``) and, by its kind,
+``evaluate(case) -> MetricResult`` (deterministic: synchronous, no I/O),
+``async judge(case, judge) -> MetricResult`` (judged) or
+``async measure(case) -> MetricResult`` (plugin: run out of process, awaited).
+At start-up, ``app.plugins.metrics.register_plugin_metrics`` registers one
+plugin metric per ready evaluator plugin, named ``plugin:<plugin name>``.
 Names are unique: registering a name twice is an error, so a plugin cannot
 silently replace a built-in metric.
 """
@@ -22,6 +24,7 @@ from app.evaluators.base import (
     JudgedEvaluator,
     Kind,
     MetricInfo,
+    PluginEvaluator,
 )
 from app.evaluators.judged import Coherence, Faithfulness, Relevance
 from app.evaluators.matching import (
@@ -36,6 +39,13 @@ from app.evaluators.measures import Cost, Latency, Length
 from app.evaluators.overlap import Bleu, RougeL, TokenF1
 
 logger = logging.getLogger(__name__)
+
+# What each kind of evaluator must implement.
+_PROTOCOLS: dict[Kind, tuple[type, str]] = {
+    Kind.DETERMINISTIC: (DeterministicEvaluator, "evaluate"),
+    Kind.JUDGED: (JudgedEvaluator, "judge"),
+    Kind.PLUGIN: (PluginEvaluator, "measure"),
+}
 
 
 class EvaluatorRegistry:
@@ -52,13 +62,10 @@ class EvaluatorRegistry:
         info = getattr(evaluator, "info", None)
         if not isinstance(info, MetricInfo):
             raise ValueError("an evaluator must have an 'info' that is a MetricInfo")
-        expected = (
-            JudgedEvaluator if info.kind == Kind.JUDGED else DeterministicEvaluator
-        )
-        if not isinstance(evaluator, expected):
+        protocol, method = _PROTOCOLS[info.kind]
+        if not isinstance(evaluator, protocol):
             raise ValueError(
-                f"evaluator {info.name!r} of kind {info.kind} must implement "
-                f"{'judge' if info.kind == Kind.JUDGED else 'evaluate'}()"
+                f"evaluator {info.name!r} of kind {info.kind} must implement {method}()"
             )
         with self._lock:
             if info.name in self._evaluators:

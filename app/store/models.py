@@ -118,6 +118,10 @@ class Benchmark(Base):
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
     targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     metrics: Mapped[list[str]] = mapped_column(JSON)
+    # The judge of judged metrics, {"provider", "model"}; null without one.
+    judge: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Per-metric parameters, as in an evaluation; null when none were given.
+    metric_parameters: Mapped[dict[str, dict[str, Any]] | None] = mapped_column(JSON)
     iterations: Mapped[int] = mapped_column(Integer)
     repeats: Mapped[int] = mapped_column(Integer, default=1)
     concurrency: Mapped[int] = mapped_column(Integer)
@@ -164,6 +168,10 @@ class BenchmarkCell(Base):
     # Values of the benchmark's metrics for this cell (name -> value or null);
     # null for cells stored before metrics were computed per cell.
     metrics: Mapped[dict[str, float | None] | None] = mapped_column(JSON)
+    # Why each null metric of this cell has no value (name -> reason).
+    metric_reasons: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # What the judge calls of this cell's judged metrics consumed (JudgeUsage).
+    judge_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow
     )

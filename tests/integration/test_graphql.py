@@ -19,12 +19,14 @@ from tests.integration.test_evaluations import judge_reply
 BENCHMARK_FIELDS = """
   id name status progress totalCells completedCells error
   iterations repeats concurrency seed metrics createdAt startedAt finishedAt
+  judge { provider model }
   dataset { id name version contentHash }
   targets { provider model parameters { temperature maxTokens } }
   results {
     targetIndex provider model parameters { temperature maxTokens }
     items errors correct accuracy promptTokens completionTokens costUsd
     latencyMs { p50 p95 p99 mean } metrics { name mean }
+    judgePromptTokens judgeCompletionTokens judgeCostUsd
   }
 """
 
@@ -74,6 +76,9 @@ def as_graphql_benchmark(rest: dict[str, Any]) -> dict[str, Any]:
     """What BENCHMARK_FIELDS selects of a benchmark, computed from REST's view."""
     view = camel(rest)
     view["id"] = view.pop("benchmarkId")
+    # Per-metric parameters are free-form JSON, which the GraphQL schema has no
+    # scalar for: REST shows them, GraphQL does not.
+    view.pop("parameters")
     view["status"] = view["status"].upper()
     view["targets"] = [
         {**t, "parameters": _parameters(t.get("parameters"))}
