@@ -231,24 +231,33 @@ def test_a_client_that_never_answers_pings_is_closed(tmp_path: Path) -> None:
         headers = {"Authorization": server.client.headers["Authorization"]}
         deaf = RawWebSocket(host, port, headers=headers)
         alive = RawWebSocket(host, port, headers=headers)
-        started = time.monotonic()
-        pings = 0
+        # The live client answers every ping as it comes, from its own thread.
+        reader = Reader(alive)
+        reader.start()
         try:
-            while time.monotonic() - started < 15:
-                opcode, _ = deaf.receive_frame()  # never answers
-                pings += opcode == 0x9
-                if opcode == 0x8:
-                    break
-        except ConnectionError:
-            pass
-        assert pings >= 1
-        assert time.monotonic() - started < 15, "the deaf client was never closed"
+            started = time.monotonic()
+            pings = 0
+            try:
+                while time.monotonic() - started < 15:
+                    opcode, _ = deaf.receive_frame()  # never answers
+                    pings += opcode == 0x9
+                    if opcode == 0x8:
+                        break
+            except ConnectionError:
+                pass
+            assert pings >= 1
+            assert time.monotonic() - started < 15, "the deaf client was never closed"
 
-        # A client that answers (receive_json does) is still served.
-        alive.send_json({"type": "ping", "timestamp": 1})
-        assert alive.receive_json() == {"type": "pong", "timestamp": 1}
-        deaf.close()
-        alive.close()
+            time.sleep(2)  # several ping intervals: the answering client stays
+            alive.send_json({"type": "ping", "timestamp": 1})
+            deadline = time.monotonic() + 10
+            while not reader.messages and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert reader.messages == [{"type": "pong", "timestamp": 1}]
+            assert reader.closed is None
+        finally:
+            deaf.close()
+            alive.close()
 
 
 def test_a_query_string_credential_never_reaches_the_log(server: LiveServer) -> None:
