@@ -15,6 +15,7 @@ from app.graphql.errors import ErrorLog, format_error
 from app.graphql.limits import limits_rule
 from app.graphql.permissions import permission_middleware
 from app.graphql.schema import executable_schema
+from app.graphql.storable import NoNulInStringsRule
 from app.runtime import Runtime
 from app.settings import Settings
 
@@ -55,6 +56,9 @@ def execute(
 def validation_rules(
     settings: Settings, variables: Any
 ) -> Collection[type[ASTValidationRule]]:
-    """The rules every operation meets on top of the spec's: depth and cost."""
+    """The rules every operation meets on top of the spec's: depth, cost, no NUL."""
     known = variables if isinstance(variables, Mapping) else None
-    return [limits_rule(settings.graphql_max_depth, settings.graphql_max_cost, known)]
+    return [
+        limits_rule(settings.graphql_max_depth, settings.graphql_max_cost, known),
+        NoNulInStringsRule,
+    ]
