@@ -39,6 +39,11 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         published = False
+        # Connexion records who it authenticated in scope["extensions"], creating
+        # that dict when the server sent none (uvicorn sends none; Starlette's test
+        # client does). Created inside, it would live only on the copies of the
+        # scope that inner middlewares pass on, and _username would never see it.
+        scope.setdefault("extensions", {})
 
         def publish(status: int) -> None:
             self.events.publish(
