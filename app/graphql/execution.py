@@ -16,6 +16,7 @@ from app.graphql.errors import ErrorLog, format_error
 from app.graphql.limits import limits_rule
 from app.graphql.permissions import permission_middleware
 from app.graphql.schema import executable_schema
+from app.graphql.storable import NoNulInStringsRule
 from app.runtime import Runtime
 from app.settings import Settings
 
@@ -66,7 +67,7 @@ def _parse(_context: Any, data: dict[str, Any]) -> DocumentNode:
 def validation_rules(
     settings: Settings, variables: Any
 ) -> Collection[type[ASTValidationRule]]:
-    """The rules every operation meets on top of the spec's: depth and cost."""
+    """The rules every operation meets on top of the spec's: depth, cost, no NUL."""
     known = variables if isinstance(variables, Mapping) else None
     return [
         limits_rule(
@@ -74,5 +75,6 @@ def validation_rules(
             settings.graphql_max_cost,
             known,
             settings.graphql_max_mutations,
-        )
+        ),
+        NoNulInStringsRule,
     ]

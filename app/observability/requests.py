@@ -16,9 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.events import EventBus, Topic
 from app.rest.request_id import current_request_id
 
-# Where the authenticated caller of a request is left for its request log.
-CALLER_KEY = "ltb.caller"
-
 
 @dataclass
 class RequestStats:
@@ -42,10 +39,11 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         published = False
-        # Filled in by the authorization middleware, deeper in the stack, which
-        # may see a copy of this scope: the dict itself is shared.
-        caller: dict[str, str] = {}
-        scope[CALLER_KEY] = caller
+        # Connexion records who it authenticated in scope["extensions"], creating
+        # that dict when the server sent none (uvicorn sends none; Starlette's test
+        # client does). Created inside, it would live only on the copies of the
+        # scope that inner middlewares pass on, and _username would never see it.
+        scope.setdefault("extensions", {})
 
         def publish(status: int) -> None:
             self.events.publish(
@@ -55,7 +53,7 @@ class RequestLogMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "user": caller.get("username"),
+                    "user": _username(scope),
                     "request_id": current_request_id(scope) or None,
                 },
             )
@@ -77,3 +75,10 @@ class RequestLogMiddleware:
             self.stats.in_flight -= 1
             if not published:  # no answer at all: the server's 500, or a hang-up
                 publish(500)
+
+
+def _username(scope: Scope) -> str | None:
+    # Connexion's security middleware leaves who it authenticated in the scope.
+    context = scope.get("extensions", {}).get("connexion_context", {})
+    info = context.get("token_info") if isinstance(context, dict) else None
+    return info.get("username") if isinstance(info, dict) else None

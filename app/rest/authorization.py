@@ -11,7 +11,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.permissions import authorize, is_public
 from app.errors import Unauthorized
-from app.observability.requests import CALLER_KEY
 
 
 class AuthorizationMiddleware:
@@ -30,7 +29,5 @@ class AuthorizationMiddleware:
                     # Security did not run or found nobody: fail closed, as a 401.
                     raise Unauthorized("Authentication is required")
                 authorize(operation, token_info.get("role", ""))
-                caller = scope.get(CALLER_KEY)
-                if isinstance(caller, dict):
-                    caller["username"] = token_info.get("username", "")
+
         await self.app(scope, receive, send)

@@ -117,11 +117,24 @@ def check_storable(body: Any) -> None:
             "Request body contains a lone surrogate, which is not valid Unicode",
             details={"errors": [{"field": None, "message": "invalid unicode"}]},
         ) from e
-    if "\\u0000" in dumped:
+    if _holds_nul(body):
         raise BadRequest(
             "Request body contains a NUL character",
             details={"errors": [{"field": None, "message": "NUL character"}]},
         )
+
+
+def _holds_nul(value: Any) -> bool:
+    # Search the parsed strings, not the dumped JSON text: a string holding a
+    # backslash and "u0000" (an escape written out, as in a GraphQL document)
+    # dumps to text that contains the escaped form of NUL without holding one.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def describe_error(error: ValidationError) -> dict[str, Any]:

@@ -609,6 +609,55 @@ def test_a_syntax_error_is_a_graphql_error_with_bad_request(server: Server) -> N
     assert body["errors"][0]["locations"] == [{"line": 1, "column": 11}]
 
 
+# Found by schemathesis (tests/contract/test_graphql_schemathesis.py): a document
+# whose literal holds the escape \u0000 was refused at the HTTP layer as if the
+# JSON body held a NUL, in the REST envelope instead of a GraphQL response.
+FOUND_ESCAPED_NUL = (
+    'mutation {\n  createEvaluation(\n    input: {model: "\\u0001V", '
+    'input: "b", output: "\\u0010\\u0000\\b", metrics: []}\n  ) {\n'
+    "    score\n  }\n}"
+)
+
+
+def test_an_escaped_nul_in_a_document_is_a_graphql_error_not_an_http_400(
+    server: Server,
+) -> None:
+    body = graphql(server, FOUND_ESCAPED_NUL)
+
+    assert body.keys() == {"errors"}
+    messages = [error["message"] for error in body["errors"]]
+    assert any("provider" in message for message in messages), messages
+    assert "A string in the document contains a NUL character" in messages
+    assert set(error_codes(body)) == {"BAD_REQUEST"}
+
+
+@pytest.mark.parametrize(
+    ("literal", "refused"),
+    [("a\\u0000b", True), ("a\\\\u0000b", False)],
+    ids=["escaped-nul", "written-out-escape"],
+)
+def test_a_nul_in_a_string_literal_is_refused_but_its_written_out_escape_is_not(
+    server: Server, literal: str, refused: bool
+) -> None:
+    body = graphql(server, f'{{ datasets(name: "{literal}") {{ total }} }}')
+
+    if refused:
+        assert body.keys() == {"errors"}
+        assert error_codes(body) == ["BAD_REQUEST"]
+        assert "NUL" in body["errors"][0]["message"]
+    else:
+        assert body == {"data": {"datasets": {"total": 0}}}
+
+
+def test_a_written_out_nul_escape_in_a_json_body_is_accepted(server: Server) -> None:
+    # The same false positive held for REST: the text "\u0000" is not a NUL.
+    response = server.client.post(
+        "/v1/auth/login", json={"username": "a\\u0000b", "password": "x"}
+    )
+
+    assert response.status_code == 401, response.text
+
+
 def test_an_unexpected_failure_leaks_no_traceback_sql_or_path(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
