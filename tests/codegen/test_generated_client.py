@@ -9,8 +9,6 @@ the generated client's typed functions and models (no hand-written HTTP).
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -20,22 +18,13 @@ from typing import TypeVar
 
 import pytest
 
+from tests.codegen.generated import require_generated
 from tests.support import log_scan
 from tests.support.fake_openai import FakeOpenAI, fake_openai
 from tests.support.live_server import LiveServer, live_server
 
-REPO = Path(__file__).resolve().parents[2]
-OUT = Path(os.environ.get("LTB_CODEGEN_OUT") or REPO / "codegen" / "out")
-PACKAGE = OUT / "python" / "ltb_client"
-if not PACKAGE.is_dir():
-    _why = f"{PACKAGE} is missing: `tox -e codegen` generates it, then runs this test"
-    # In CI the codegen env has just generated it: missing is a failure, not a skip.
-    # (The default py env runs before codegen and does not set LTB_CODEGEN_OUT.)
-    if os.environ.get("CI") == "true" and "LTB_CODEGEN_OUT" in os.environ:
-        pytest.fail(_why, pytrace=False)
-    pytest.skip(_why, allow_module_level=True)
+PACKAGE = require_generated("python/ltb_client")
 pytest.importorskip("attrs", reason="the generated client needs attrs (tox -e codegen)")
-sys.path.insert(0, str(PACKAGE.parent))
 
 # The generated package is importable only now, hence the late imports.
 import httpx  # noqa: E402

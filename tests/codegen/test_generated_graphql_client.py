@@ -10,8 +10,6 @@ version and health, me, datasets, createBenchmark, and benchmark with its result
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,21 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.codegen.generated import require_generated
 from tests.integration.conftest import FAKE_MODEL, FAKE_PRICE, write_providers_file
 from tests.support import log_scan
 from tests.support.fake_openai import FakeOpenAI, fake_openai
 from tests.support.live_server import LiveServer, live_server
 
-REPO = Path(__file__).resolve().parents[2]
-OUT = Path(os.environ.get("LTB_CODEGEN_OUT") or REPO / "codegen" / "out")
-PACKAGE = OUT / "python" / "ltb_graphql_client"
-if not PACKAGE.is_dir():
-    _why = f"{PACKAGE} is missing: `tox -e codegen` generates it, then runs this test"
-    # In CI the codegen env has just generated it: missing is a failure, not a skip.
-    if os.environ.get("CI") == "true" and "LTB_CODEGEN_OUT" in os.environ:
-        pytest.fail(_why, pytrace=False)
-    pytest.skip(_why, allow_module_level=True)
-sys.path.insert(0, str(PACKAGE.parent))
+PACKAGE = require_generated("python/ltb_graphql_client")
 
 # The generated package is importable only now, hence the late imports.
 import httpx  # noqa: E402

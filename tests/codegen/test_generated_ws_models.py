@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,19 +20,11 @@ import pytest
 from pydantic import ValidationError
 from websockets.sync.client import ClientConnection, connect
 
+from tests.codegen.generated import require_generated
 from tests.support import asyncapi
 from tests.support.live_server import LiveServer, live_server
 
-REPO = Path(__file__).resolve().parents[2]
-OUT = Path(os.environ.get("LTB_CODEGEN_OUT") or REPO / "codegen" / "out")
-MODULE = OUT / "python" / "ltb_ws_messages.py"
-if not MODULE.is_file():
-    _why = f"{MODULE} is missing: `tox -e codegen` generates it, then runs this test"
-    # In CI the codegen env has just generated it: missing is a failure, not a skip.
-    if os.environ.get("CI") == "true" and "LTB_CODEGEN_OUT" in os.environ:
-        pytest.fail(_why, pytrace=False)
-    pytest.skip(_why, allow_module_level=True)
-sys.path.insert(0, str(MODULE.parent))
+MODULE = require_generated("python/ltb_ws_messages.py")
 
 # The generated module is importable only now, hence the late imports.
 import ltb_ws_messages as messages  # noqa: E402
