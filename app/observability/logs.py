@@ -15,6 +15,7 @@ import logging
 import sys
 from contextvars import ContextVar
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("ltb_request_id", default=None)
@@ -22,6 +23,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The record attributes each JSON line holds, and the names they get there.
 JSON_FIELDS = ("levelname", "name", "process", "request_id", "message")
 JSON_NAMES = {"levelname": "level", "name": "logger", "process": "pid"}
+# Attributes never copied into a line: the record's own, and uvicorn's copy of
+# its message with terminal colours.
+JSON_LEFT_OUT = [*RESERVED_ATTRS, "color_message"]
 
 
 class RequestIdFilter(logging.Filter):
@@ -37,7 +41,10 @@ def formatter(log_format: str) -> logging.Formatter:
     """The formatter of ``LTB_LOG_FORMAT``: "json" or "text"."""
     if log_format == "json":
         return JsonFormatter(
-            list(JSON_FIELDS), rename_fields=JSON_NAMES, timestamp=True
+            list(JSON_FIELDS),
+            rename_fields=JSON_NAMES,
+            reserved_attrs=JSON_LEFT_OUT,
+            timestamp=True,
         )
     return logging.Formatter(TEXT_FORMAT)
 

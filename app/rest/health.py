@@ -31,10 +31,13 @@ def get_readiness() -> dict[str, Any]:
     """Every dependency answers; otherwise 503 naming the ones that do not."""
     current = runtime()
     settings = current.settings
-    checks = current.call(
-        check_readiness(current.db, settings.redis_url, settings.celery_broker_url),
-        timeout=CHECK_TIMEOUT_S + 1,
-    )
+    try:
+        checks = current.call(
+            check_readiness(current.db, settings.redis_url, settings.celery_broker_url),
+            timeout=CHECK_TIMEOUT_S + 1,
+        )
+    except TimeoutError as e:  # the checks have their own limit: the loop is stuck
+        raise ServiceUnavailable("Not ready: the checks did not finish in time") from e
     down = failing(checks)
     if down:
         raise ServiceUnavailable(

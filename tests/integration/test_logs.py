@@ -103,3 +103,25 @@ def test_configure_logging_leaves_a_configured_root_alone() -> None:
     configure_logging("json")
 
     assert root.handlers == handlers
+
+
+def test_a_json_line_has_the_traceback_and_no_terminal_colours() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    use_format(handler, "json")
+    uvicorn_like = logging.getLogger("tests.uvicorn_like")
+    uvicorn_like.addHandler(handler)
+    uvicorn_like.propagate = False
+
+    try:
+        raise ValueError("broken on purpose")
+    except ValueError:
+        uvicorn_like.exception(
+            "Started %s", "server", extra={"color_message": "\x1b[1mStarted\x1b[0m"}
+        )
+    line = json.loads(stream.getvalue())
+
+    assert line["message"] == "Started server"
+    assert "color_message" not in line
+    assert "ValueError: broken on purpose" in line["exc_info"]
+    assert line["request_id"] is None

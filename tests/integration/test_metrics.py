@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import FAKE_MODEL, FAKE_PRICE, Server
 from tests.integration.test_benchmarks import wait_for
+from tests.integration.test_graphql_subscriptions import connected
 from tests.integration.test_websocket import connect, receive, send
 
 Labels = dict[str, str]
@@ -205,6 +206,20 @@ def test_the_open_websocket_gauge_goes_to_one_then_back_to_zero(
     with connect(server) as ws:
         send(ws, type="auth", token=server.token)
         assert receive(ws)["type"] == "ack"
+        during = gauge()
+    deadline = time.monotonic() + 5
+    while gauge() != before and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert (before, during, gauge()) == (0, 1, 0)
+
+
+def test_graphql_subscription_sockets_are_counted_apart(server: Server) -> None:
+    def gauge() -> float:
+        return value(scrape(server), "ltb_websocket_connections", endpoint="/graphql")
+
+    before = gauge()
+    with connected(server):
         during = gauge()
     deadline = time.monotonic() + 5
     while gauge() != before and time.monotonic() < deadline:
