@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 ADMIN_PASSWORD = "e2e-observability-admin"
 REQUESTS = 40
+QUERY_SECRET = "e2e-query-string-secret"
 METRICS_DIR_LINE = re.compile(r"^Prometheus metrics of the workers in (\S+)$")
 
 
@@ -106,6 +107,8 @@ def test_two_production_workers_sum_their_metrics_and_log_json(
         # Each scrape may be answered by either worker: both must say the same.
         counts = {providers_count(server) for _ in range(6)}
         ready = server.client.get("/health/ready").json()
+        # A credential in a query string never reaches the log, JSON or not.
+        server.client.get("/health", params={"token": QUERY_SECRET})
         time.sleep(0.5)  # the last access lines reach the log file
         log = server.log()
     lines = json_lines(log)
@@ -125,8 +128,15 @@ def test_two_production_workers_sum_their_metrics_and_log_json(
         if line["logger"] == "uvicorn.access" and "/v1/providers" in line["message"]
     ]
     served_by = Counter(line["pid"] for line in access)
+    redacted = [
+        line["message"]
+        for line in lines
+        if line["logger"] == "uvicorn.access" and "/health?" in line["message"]
+    ]
     assert sorted(line["request_id"] for line in access) == sorted(request_ids)
     assert len(served_by) == 2, served_by
+    assert len(redacted) == 1 and "/health?[redacted]" in redacted[0]
+    assert QUERY_SECRET not in log
     # The directory this server start made for the workers' figures is gone.
     assert len(metrics_dirs) == 1
     assert not Path(metrics_dirs[0]).exists()
