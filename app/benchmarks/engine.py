@@ -43,6 +43,7 @@ from app.evaluators.base import (
 from app.evaluators.judge import JudgeUsage
 from app.evaluators.registry import EvaluatorRegistry
 from app.events import EventBus, Topic
+from app.observability.metrics import record_benchmark_cell
 from app.providers.pricing import cost_usd
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
@@ -167,9 +168,9 @@ class BenchmarkEngine:
 
         async def worker() -> None:
             for target_index, position, repeat in work:
-                pending.append(
-                    await self._run_cell(plan, target_index, position, repeat)
-                )
+                cell = await self._run_cell(plan, target_index, position, repeat)
+                record_benchmark_cell(cell)
+                pending.append(cell)
 
         finished = asyncio.Event()
 

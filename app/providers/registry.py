@@ -12,6 +12,7 @@ from app.providers import failures
 from app.providers.anthropic_messages import AnthropicMessagesProvider
 from app.providers.base import Provider
 from app.providers.config import ModelPrice, ProviderConfig
+from app.providers.metered import MeteredProvider
 from app.providers.openai_chat import OpenAIChatProvider
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class ProviderRegistry:
             api_key = self._api_key(config)
             if api_key is None and config.api_key_env is not None:
                 raise failures.missing_key(name, config.api_key_env)
-            provider = _FACTORIES[config.kind](config, api_key)
+            provider = MeteredProvider(_FACTORIES[config.kind](config, api_key), config)
             self._providers[name] = provider
             self._loop = loop
             logger.info("created client for provider %s (%s)", name, config.kind)
