@@ -47,11 +47,16 @@ def latency_summary(values: Sequence[float]) -> dict[str, float | None]:
 
 LEVEL = 0.95
 # Percentile intervals need about a thousand resamples to be stable in their
-# second digit; more is spent only where it is cheap (see resamples_within).
+# second digit; fewer are drawn only where more would cost too much (see
+# resamples_within), and every interval says how many it used.
 MAX_RESAMPLES = 2000
 MIN_RESAMPLES = 200
-# Multiply-adds one computation of intervals may spend: about a second of numpy.
-WORK_BUDGET = 2_000_000_000
+# Work units (item x quantity per resample) one computation may spend: about a
+# second of numpy on one core for a request, a few for results stored once.
+REQUEST_BUDGET = 1_000_000_000
+STORED_BUDGET = 4_000_000_000
+# Drawing a resample of one item costs about as much as 64 quantities' sums.
+_DRAW_COST = 64
 # Cells of a resample chunk held at once (8 bytes each: 16 MB).
 _CHUNK_CELLS = 2_000_000
 
@@ -112,10 +117,12 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def resamples_within(items: int, quantities: int) -> int:
-    """How many resamples fit the work budget for these many items and quantities."""
-    work = max(1, items) * max(1, quantities)
-    return max(MIN_RESAMPLES, min(MAX_RESAMPLES, WORK_BUDGET // work))
+def resamples_within(
+    items: int, quantities: int, budget: int = REQUEST_BUDGET
+) -> int:
+    """How many resamples of these many items and quantities fit the budget."""
+    work = max(1, items) * (max(1, quantities) + _DRAW_COST)
+    return max(MIN_RESAMPLES, min(MAX_RESAMPLES, budget // work))
 
 
 def rng_for(seed: int, purpose: str) -> np.random.Generator:
@@ -131,8 +138,8 @@ def _resample_counts(
     rows_per_chunk = max(1, _CHUNK_CELLS // items)
     for start in range(0, resamples, rows_per_chunk):
         rows = min(rows_per_chunk, resamples - start)
-        drawn = rng.integers(0, items, size=(rows, items))
-        flat = (drawn + np.arange(rows)[:, None] * items).ravel()
+        drawn = rng.integers(0, items, size=(rows, items), dtype=np.int32)
+        flat = (drawn + np.arange(rows, dtype=np.int32)[:, None] * items).ravel()
         yield np.bincount(flat, minlength=rows * items).reshape(rows, items).astype(
             np.float64
         )
@@ -181,9 +188,18 @@ def _replicates(
     row = 0
     with np.errstate(invalid="ignore", divide="ignore"):
         for weights in _resample_counts(rng, items, resamples):
-            out[row : row + len(weights)] = (weights @ sums) / (weights @ counts)
+            out[row : row + len(weights)] = _times(weights, sums) / _times(
+                weights, counts
+            )
             row += len(weights)
     return out
+
+
+def _times(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    # einsum's own loop rather than BLAS: a multi-threaded BLAS on a busy server
+    # fights the other request threads for the cores and runs many times slower.
+    product: np.ndarray = np.einsum("ij,jk->ik", left, right, optimize=False)
+    return product
 
 
 def sign_flip_p_values(
@@ -207,5 +223,5 @@ def sign_flip_p_values(
     for start in range(0, resamples, rows_per_chunk):
         rows = min(rows_per_chunk, resamples - start)
         signs = rng.integers(0, 2, size=(rows, items)) * 2.0 - 1.0
-        hits += (np.abs(signs @ masked) >= observed - tolerance).sum(axis=0)
+        hits += (np.abs(_times(signs, masked)) >= observed - tolerance).sum(axis=0)
     return [float(p) for p in (1 + hits) / (1 + resamples)]
