@@ -226,9 +226,7 @@ def benchmark_results(
     views = []
     for index, target in enumerate(targets):
         own = intervals[index * per_target : (index + 1) * per_target]
-        views.append(
-            _target_view(index, target, table, own, resamples, repeats)
-        )
+        views.append(_target_view(index, target, table, own, resamples, repeats))
     return {
         "targets": views,
         "frontier": frontier(views),
@@ -404,8 +402,6 @@ def pareto(points: Sequence[tuple[int, float | None, float | None]]) -> list[int
     kept = [
         (i, v, c)
         for i, v, c in known
-        if not any(
-            ov >= v and oc <= c and (ov > v or oc < c) for _, ov, oc in known
-        )
+        if not any(ov >= v and oc <= c and (ov > v or oc < c) for _, ov, oc in known)
     ]
     return [i for i, _, _ in sorted(kept, key=lambda p: (-p[1], p[2], p[0]))]

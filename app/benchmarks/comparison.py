@@ -12,14 +12,18 @@ p-values are Holm-adjusted within the family of all pairs for that quantity.
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import numpy as np
+from sqlalchemy import func, select
 
 from app.benchmarks.aggregate import SMALL_SAMPLE, CellTable, read_cell_table
-from app.benchmarks.lifecycle import BenchmarkStatus
+from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
 from app.benchmarks.statistics import (
     LEVEL,
     bootstrap_ratio_intervals,
@@ -30,7 +34,7 @@ from app.benchmarks.statistics import (
 )
 from app.errors import NotFound
 from app.store.database import Database
-from app.store.models import Benchmark
+from app.store.models import Benchmark, BenchmarkCell
 
 ALPHA = round(1 - LEVEL, 10)
 # Below this many discordant items McNemar's test can hardly reject anything.
@@ -48,17 +52,56 @@ class _Paired:
     present: np.ndarray
 
 
+class _Cache:
+    """The last comparisons made, by (benchmark, status, cells stored).
+
+    A comparison depends only on the stored cells, which are never changed once
+    written: for a benchmark that has ended, the same key always gives the same
+    comparison, so it is computed once per process however often it is asked.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str, int], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, int]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return None if found is None else copy.deepcopy(found)
+
+    def put(self, key: tuple[str, str, int], comparison: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries[key] = copy.deepcopy(comparison)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+_cache = _Cache(size=16)
+
+
 def compare_benchmark(db: Database, benchmark_id: str) -> dict[str, Any]:
     """The comparison of a benchmark's targets, from the cells stored so far."""
     with db.session() as session:
         benchmark = session.get(Benchmark, benchmark_id)
         if benchmark is None:
             raise NotFound(f"Benchmark '{benchmark_id}' not found")
+        stored = session.scalar(
+            select(func.count()).where(BenchmarkCell.benchmark_id == benchmark_id)
+        )
+        key = (benchmark_id, str(benchmark.status), stored or 0)
+        cached = _cache.get(key)
+        if cached is not None:
+            return cached
         table = read_cell_table(session, benchmark, benchmark.metrics)
         targets = list(benchmark.targets)
-        status = str(benchmark.status)
         seed = benchmark.seed
-    return compare(benchmark_id, status, targets, table, seed)
+    comparison = compare(benchmark_id, key[1], targets, table, seed)
+    if key[1] not in UNFINISHED:  # a running one may store cells as it is read
+        _cache.put(key, comparison)
+    return comparison
 
 
 def compare(
@@ -114,7 +157,10 @@ def _paired_quantities(
         "cost_usd": (table.cost_sum, table.cost_count),
     }
     for m, name in enumerate(table.metric_names):
-        quantities[f"metric:{name}"] = (table.metric_sum[:, m], table.metric_count[:, m])
+        quantities[f"metric:{name}"] = (
+            table.metric_sum[:, m],
+            table.metric_count[:, m],
+        )
 
     found = []
     for number, (a, b) in enumerate(pairs):

@@ -106,7 +106,9 @@ def export_rows(
             cells = _page(session, benchmark_id, target, after, page_size)
             if not cells:
                 return
-            items = _items(session, benchmark.dataset_id, {c.item_position for c in cells})
+            items = _items(
+                session, benchmark.dataset_id, {c.item_position for c in cells}
+            )
             page = [_row(benchmark.targets, cell, items) for cell in cells]
         yield page
         last = cells[-1]
@@ -122,7 +124,11 @@ def _page(
     after: tuple[int, int, int] | None,
     page_size: int,
 ) -> list[BenchmarkCell]:
-    key = (BenchmarkCell.target_index, BenchmarkCell.item_position, BenchmarkCell.repeat)
+    key = (
+        BenchmarkCell.target_index,
+        BenchmarkCell.item_position,
+        BenchmarkCell.repeat,
+    )
     query = select(BenchmarkCell).where(BenchmarkCell.benchmark_id == benchmark_id)
     if target is not None:
         query = query.where(BenchmarkCell.target_index == target)

@@ -117,9 +117,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def resamples_within(
-    items: int, quantities: int, budget: int = REQUEST_BUDGET
-) -> int:
+def resamples_within(items: int, quantities: int, budget: int = REQUEST_BUDGET) -> int:
     """How many resamples of these many items and quantities fit the budget."""
     work = max(1, items) * (max(1, quantities) + _DRAW_COST)
     return max(MIN_RESAMPLES, min(MAX_RESAMPLES, budget // work))
@@ -140,8 +138,10 @@ def _resample_counts(
         rows = min(rows_per_chunk, resamples - start)
         drawn = rng.integers(0, items, size=(rows, items), dtype=np.int32)
         flat = (drawn + np.arange(rows, dtype=np.int32)[:, None] * items).ravel()
-        yield np.bincount(flat, minlength=rows * items).reshape(rows, items).astype(
-            np.float64
+        yield (
+            np.bincount(flat, minlength=rows * items)
+            .reshape(rows, items)
+            .astype(np.float64)
         )
 
 

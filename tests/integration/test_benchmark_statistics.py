@@ -126,10 +126,13 @@ def test_comparison_recomputed_from_the_cells_with_scipy(
 ) -> None:
     server, final, cells = finished
 
-    comparison = get(server, f"/v1/benchmarks/{final['benchmark_id']}/comparison").json()
+    comparison = get(
+        server, f"/v1/benchmarks/{final['benchmark_id']}/comparison"
+    ).json()
 
     verdict = {
-        (c["target_index"], c["item_position"], c["repeat"]): c["correct"] for c in cells
+        (c["target_index"], c["item_position"], c["repeat"]): c["correct"]
+        for c in cells
     }
     positions = sorted({c["item_position"] for c in cells})
     assert comparison["complete"] is True
@@ -233,10 +236,13 @@ def test_results_new_fields_are_in_graphql(
     assert data["resultStatistics"]["seed"] == 11
     for mine, rest in zip(data["results"], results["targets"], strict=True):
         assert mine["accuracyInterval"]["low"] == rest["accuracy_interval"]["low"]
-        assert mine["repeatStats"]["unstableItems"] == (
-            rest["repeat_stats"]["unstable_items"]
+        assert (
+            mine["repeatStats"]["unstableItems"]
+            == (rest["repeat_stats"]["unstable_items"])
         )
-        assert mine["metricIntervals"][0]["n"] == rest["metric_intervals"]["accuracy"]["n"]
+        assert (
+            mine["metricIntervals"][0]["n"] == rest["metric_intervals"]["accuracy"]["n"]
+        )
 
 
 def test_a_comparison_of_an_unknown_benchmark_is_a_404_in_the_envelope(
@@ -274,10 +280,22 @@ def test_exports_hold_every_cell_in_each_format(
         assert len(rows) == len(cells) == 240
         for row, c in zip(rows, cells, strict=True):
             assert row["item_id"] == c["item_key"]
-            for key in ("target_index", "item_position", "repeat", "prompt", "output",
-                        "extracted", "expected", "correct", "latency_ms",
-                        "prompt_tokens", "completion_tokens", "cost_usd", "error",
-                        "metrics"):
+            for key in (
+                "target_index",
+                "item_position",
+                "repeat",
+                "prompt",
+                "output",
+                "extracted",
+                "expected",
+                "correct",
+                "latency_ms",
+                "prompt_tokens",
+                "completion_tokens",
+                "cost_usd",
+                "error",
+                "metrics",
+            ):
                 assert row[key] == c[key], (fmt, key)
 
     rows = export_rows(server, benchmark_id, "csv")

@@ -123,7 +123,9 @@ def test_bootstrap_is_reproducible_from_the_seed_and_changes_with_it() -> None:
     assert first != other
 
 
-def test_bootstrap_resamples_items_with_their_repeats_and_skips_missing_values() -> None:
+def test_bootstrap_resamples_items_with_their_repeats_and_skips_missing_values() -> (
+    None
+):
     # Item sums over 2 repeats; the third item has no value at all (count 0).
     sums = np.array([[4.0], [6.0], [0.0], [10.0]])
     counts = np.array([[2.0], [2.0], [0.0], [2.0]])

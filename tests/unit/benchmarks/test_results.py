@@ -46,8 +46,9 @@ def results_of(cells: list[CellFigures], targets: int = 1, **kw: Any) -> dict[st
     positions = sorted({c.item_position for c in cells})
     names = kw.pop("metrics", ())
     table = table_of(targets, positions, cells, names)
-    return benchmark_results(TARGETS[:targets], table, seed=kw.get("seed", 0),
-                             repeats=kw.get("repeats", 1))
+    return benchmark_results(
+        TARGETS[:targets], table, seed=kw.get("seed", 0), repeats=kw.get("repeats", 1)
+    )
 
 
 def test_accuracy_has_its_wilson_interval_and_n_beside_it() -> None:
@@ -212,7 +213,11 @@ def test_comparison_matches_scipy_for_mcnemar_and_the_paired_tests() -> None:
         stats.binomtest(a_only, a_only + b_only, 0.5).pvalue
     )
     assert accuracy["difference"] == pytest.approx(a.mean() - b.mean())
-    assert accuracy["interval"]["low"] < accuracy["difference"] < accuracy["interval"]["high"]
+    assert (
+        accuracy["interval"]["low"]
+        < accuracy["difference"]
+        < accuracy["interval"]["high"]
+    )
     # Two targets: Holm leaves a single test's p-value alone.
     assert accuracy["p_value_holm"] == accuracy["p_value"]
 
@@ -244,11 +249,13 @@ def test_more_than_two_targets_get_holm_adjusted_p_values_and_a_ranking() -> Non
 
     raw = [pair["accuracy"]["p_value"] for pair in comparison["pairs"]]
     expected = multipletests(raw, method="holm")[1]
-    assert [p["accuracy"]["p_value_holm"] for p in comparison["pairs"]] == pytest.approx(
-        list(expected)
-    )
+    assert [
+        p["accuracy"]["p_value_holm"] for p in comparison["pairs"]
+    ] == pytest.approx(list(expected))
     significant = {
-        (p["a"], p["b"]) for p in comparison["pairs"] if p["accuracy"]["p_value_holm"] < 0.05
+        (p["a"], p["b"])
+        for p in comparison["pairs"]
+        if p["accuracy"]["p_value_holm"] < 0.05
     }
     order = comparison["ranking"]["order"]
     accuracies = [v.mean() for v in verdicts]
@@ -258,7 +265,8 @@ def test_more_than_two_targets_get_holm_adjusted_p_values_and_a_ranking() -> Non
     for entry in order:
         t = entry["target_index"]
         better = [
-            u for u in range(3)
+            u
+            for u in range(3)
             if accuracies[u] > accuracies[t] and (min(u, t), max(u, t)) in significant
         ]
         assert entry["rank"] == 1 + len(better)
@@ -284,7 +292,9 @@ def test_a_small_sample_is_flagged_and_ties_in_the_ranking() -> None:
 
 
 def test_pairs_use_only_items_both_targets_answered() -> None:
-    cells = [cell(0, p, True) for p in range(10)] + [cell(1, p, False) for p in range(4)]
+    cells = [cell(0, p, True) for p in range(10)] + [
+        cell(1, p, False) for p in range(4)
+    ]
     table = table_of(2, list(range(10)), cells, [])
 
     [pair] = compare("bm", "completed", TARGETS[:2], table, seed=0)["pairs"]
@@ -321,7 +331,7 @@ def test_no_cells_compare_to_empty_pairs_without_failing() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1", "'+1"),
         ("-5", "'-5"),
         ("@SUM(A1)", "'@SUM(A1)"),
