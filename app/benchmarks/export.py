@@ -23,6 +23,7 @@ from app import __version__
 from app.benchmarks import prompts
 from app.benchmarks.items import item_from_row
 from app.benchmarks.prompts import build_prompt
+from app.benchmarks.service import benchmark_view
 from app.datasets.formats import DatasetItem as Item
 from app.errors import NotFound
 from app.evaluators.registry import EvaluatorRegistry
@@ -256,20 +257,18 @@ def benchmark_manifest(
     positions = list(benchmark.item_positions)
     item_ids = [keys[p] for p in positions]
     recorded = (benchmark.results or {}).get("evaluators")
+    # The settings as GET /v1/benchmarks/{id} shows them, so the two cannot differ.
+    view = benchmark_view(benchmark, dataset, completed_cells=0)
+    settings = ("judge", "parameters", "iterations", "repeats", "concurrency", "seed")
     return {
         "benchmark_id": benchmark.id,
         "name": benchmark.name,
         "status": benchmark.status,
-        "dataset": {
-            "id": dataset.id,
-            "name": dataset.name,
-            "version": dataset.version,
-            "content_hash": dataset.content_hash,
-        },
+        "dataset": view["dataset"],
         "item_positions": positions,
         "item_ids": item_ids,
         "item_ids_sha256": hashlib.sha256("\n".join(item_ids).encode()).hexdigest(),
-        "targets": list(benchmark.targets),
+        "targets": view["providers"],
         "prompt_template": {
             "version": prompts.PROMPT_TEMPLATE_VERSION,
             "text": prompts.template_texts(),
@@ -278,12 +277,7 @@ def benchmark_manifest(
         if recorded is not None
         else [_current_version(evaluators, name) for name in benchmark.metrics],
         "evaluators_recorded": recorded is not None,
-        "judge": benchmark.judge,
-        "parameters": benchmark.metric_parameters or {},
-        "iterations": benchmark.iterations,
-        "repeats": benchmark.repeats,
-        "concurrency": benchmark.concurrency,
-        "seed": benchmark.seed,
+        **{name: view[name] for name in settings},
         "server_version": __version__,
         "created_at": benchmark.created_at,
     }

@@ -22,6 +22,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from app import __version__
+from app.benchmarks.export import EXPORT_COLUMNS
 from tests.integration.conftest import FAKE_MODEL, Server
 from tests.integration.test_benchmarks import all_cells, start_benchmark, wait_for
 from tests.integration.test_datasets import mmlu_dev_files, upload
@@ -279,24 +280,11 @@ def test_exports_hold_every_cell_in_each_format(
         rows = export_rows(server, benchmark_id, fmt)
         assert len(rows) == len(cells) == 240
         for row, c in zip(rows, cells, strict=True):
-            assert row["item_id"] == c["item_key"]
-            for key in (
-                "target_index",
-                "item_position",
-                "repeat",
-                "prompt",
-                "output",
-                "extracted",
-                "expected",
-                "correct",
-                "latency_ms",
-                "prompt_tokens",
-                "completion_tokens",
-                "cost_usd",
-                "error",
-                "metrics",
-            ):
-                assert row[key] == c[key], (fmt, key)
+            assert list(row) == list(EXPORT_COLUMNS)
+            for key in EXPORT_COLUMNS:
+                # The export names the item's key as the results call it item_key.
+                expected = c["item_key"] if key == "item_id" else c[key]
+                assert row[key] == expected, (fmt, key)
 
     rows = export_rows(server, benchmark_id, "csv")
     assert len(rows) == 240

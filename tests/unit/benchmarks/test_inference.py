@@ -165,10 +165,10 @@ def test_bootstrap_intervals_cover_the_true_mean_at_about_the_stated_rate() -> N
     assert 0.91 <= covered / 400 <= 0.98
 
 
-def test_paired_bootstrap_interval_agrees_with_scipys_paired_bootstrap() -> None:
-    rng = np.random.default_rng(8)
-    a = rng.normal(10, 3, size=80)
-    b = a - 0.8 + rng.normal(0, 1, size=80)
+def assert_like_scipys_paired_bootstrap(
+    interval: tuple[float, float] | None, a: np.ndarray, b: np.ndarray
+) -> None:
+    """Equal, within a tenth of its width, to SciPy's percentile paired bootstrap."""
     reference = stats.bootstrap(
         (a, b),
         lambda x, y, axis=-1: np.mean(x - y, axis=axis),
@@ -177,13 +177,20 @@ def test_paired_bootstrap_interval_agrees_with_scipys_paired_bootstrap() -> None
         method="percentile",
         random_state=2,
     ).confidence_interval
-
-    [interval] = bootstrap_ratio_intervals(*column(a - b), seed=0, resamples=2000)
-
     assert interval is not None
     width = reference.high - reference.low
     assert interval[0] == pytest.approx(reference.low, abs=0.1 * width)
     assert interval[1] == pytest.approx(reference.high, abs=0.1 * width)
+
+
+def test_paired_bootstrap_interval_agrees_with_scipys_paired_bootstrap() -> None:
+    rng = np.random.default_rng(8)
+    a = rng.normal(10, 3, size=80)
+    b = a - 0.8 + rng.normal(0, 1, size=80)
+
+    [interval] = bootstrap_ratio_intervals(*column(a - b), seed=0, resamples=2000)
+
+    assert_like_scipys_paired_bootstrap(interval, a, b)
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.4, 1.0])
