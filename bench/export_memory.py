@@ -7,11 +7,14 @@ For each size (10,000 and 100,000 cells by default) this script:
    up the size, ~300-character outputs), without running any model;
 2. starts the real server (`ltb serve`, one gunicorn + uvicorn worker) on a
    free loopback port against that database;
-3. streams GET /v1/benchmarks/{id}/export in each format, reading the body as
+3. opens an export, reads one chunk and hangs up, then checks the server's
+   log says it stopped that export;
+4. streams GET /v1/benchmarks/{id}/export in each format, reading the body as
    it arrives, while sampling the worker's resident memory every 50 ms; it
    also reads the worker's VmHWM (the kernel's peak RSS of the process);
-4. times GET /v1/benchmarks/{id}/comparison (45 pairs of 10 targets);
-5. stops the server by its process group.
+5. times GET /v1/benchmarks/{id}/comparison (45 pairs of 10 targets), twice
+   (the second is served from the cache of ended benchmarks);
+6. stops the server by its process group.
 
 Flat memory means the peak during the export barely exceeds the worker's RSS
 before it, and does not grow tenfold with ten times the cells. Timings on a
@@ -274,6 +277,12 @@ def measure(cells: int) -> dict[str, Any]:
                 "GET", f"/v1/benchmarks/{benchmark_id}/export", params={"format": "csv"}
             ) as response:
                 next(response.iter_bytes())
+            stopped = False
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not stopped:
+                time.sleep(0.2)
+                log = (data_dir / "server.log").read_text(errors="replace")
+                stopped = "stopped: client gone" in log
             hwm_before = peak_rss_kib(worker) / 1024
             exports = [
                 stream_export(client, benchmark_id, f, worker)
@@ -294,6 +303,7 @@ def measure(cells: int) -> dict[str, Any]:
             return {
                 "cells": cells,
                 "build_seconds": round(build_seconds, 1),
+                "hang_up_stops_export": stopped,
                 "vm_hwm_before_exports_mib": round(hwm_before, 1),
                 "vm_hwm_after_exports_mib": round(hwm_exports, 1),
                 "exports": exports,
@@ -318,6 +328,10 @@ def main() -> int:
             f"{r['cells']:>7} cells: worker peak RSS "
             f"{r['vm_hwm_before_exports_mib']} MiB before exports, "
             f"{r['vm_hwm_after_exports_mib']} MiB after all three"
+        )
+        print(
+            "         a client hanging up stops the export: "
+            f"{r['hang_up_stops_export']}"
         )
         for e in r["exports"]:
             print(

@@ -12,6 +12,8 @@ import csv
 import hashlib
 import io
 import json
+import logging
+import threading
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
@@ -29,6 +31,8 @@ from app.errors import NotFound
 from app.evaluators.registry import EvaluatorRegistry
 from app.store.database import Database
 from app.store.models import Benchmark, BenchmarkCell, Dataset, DatasetItem
+
+logger = logging.getLogger(__name__)
 
 # Cells read and written per page: a few MB of text at most.
 EXPORT_PAGE = 500
@@ -84,9 +88,14 @@ def export_chunks(
     export_format: ExportFormat,
     target: int | None = None,
     page_size: int = EXPORT_PAGE,
+    stop: threading.Event | None = None,
 ) -> Iterator[bytes]:
-    """The export of a benchmark's stored cells, as chunks of UTF-8 bytes."""
-    rows = export_rows(db, benchmark_id, target, page_size)
+    """The export of a benchmark's stored cells, as chunks of UTF-8 bytes.
+
+    ``stop``, once set (the client went away), ends the export after the page
+    being written.
+    """
+    rows = export_rows(db, benchmark_id, target, page_size, stop)
     if export_format == ExportFormat.CSV:
         return _csv_chunks(rows)
     if export_format == ExportFormat.JSONL:
@@ -95,11 +104,18 @@ def export_chunks(
 
 
 def export_rows(
-    db: Database, benchmark_id: str, target: int | None, page_size: int = EXPORT_PAGE
+    db: Database,
+    benchmark_id: str,
+    target: int | None,
+    page_size: int = EXPORT_PAGE,
+    stop: threading.Event | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Pages of export rows, in (target, item, repeat) order."""
     after: tuple[int, int, int] | None = None
     while True:
+        if stop is not None and stop.is_set():
+            logger.info("export of benchmark %s stopped: client gone", benchmark_id)
+            return
         with db.session() as session:
             benchmark = session.get(Benchmark, benchmark_id)
             if benchmark is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
 from app.benchmarks import runs, service
 from app.benchmarks.comparison import compare_benchmark
@@ -15,6 +15,7 @@ from app.benchmarks.export import (
     export_chunks,
 )
 from app.rest.context import caller, client_address, runtime
+from app.rest.disconnect import client_gone
 from app.rest.pagination import offset_of, page_of
 
 
@@ -66,7 +67,7 @@ def export_benchmark(
     check_exportable(db, id_)
     chosen = ExportFormat(format_)
     return Response(
-        export_chunks(db, id_, chosen, target),
+        export_chunks(db, id_, chosen, target, stop=client_gone(request.environ)),
         mimetype=chosen.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="benchmark-{id_}.{chosen}"'
