@@ -38,6 +38,7 @@ from app.rest import envelope
 from app.rest.authorization import AuthorizationMiddleware
 from app.rest.context import RuntimeMiddleware
 from app.rest.cors import EnvelopeCORSMiddleware
+from app.rest.disconnect import DisconnectWatchMiddleware
 from app.rest.hygiene import MediaTypeMiddleware, PathMiddleware
 from app.rest.json import UTCJSONEncoder
 from app.rest.limits import BodySizeLimitMiddleware
@@ -144,6 +145,12 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     )
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
+    )
+    # Lets a streamed export stop when its client hangs up (see the module).
+    app.add_middleware(
+        DisconnectWatchMiddleware,
+        position=MiddlewarePosition.BEFORE_VALIDATION,
+        path_suffixes=("/export",),
     )
     if settings.enable_websocket:
         app.add_middleware(

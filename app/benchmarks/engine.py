@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from app.benchmarks.aggregate import CellFigures, aggregate_targets
+from app.benchmarks.aggregate import benchmark_results, read_cell_table
 from app.benchmarks.extraction import extract_choice, extract_number, score_answer
 from app.benchmarks.items import item_from_row
 from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
@@ -414,22 +414,18 @@ class BenchmarkEngine:
         """Store the results; returns the cell count and the results (None when a
         cancel came first)."""
         with self.db.session() as session:
-            rows = session.execute(
-                select(
-                    BenchmarkCell.target_index,
-                    BenchmarkCell.correct,
-                    BenchmarkCell.error,
-                    BenchmarkCell.latency_ms,
-                    BenchmarkCell.prompt_tokens,
-                    BenchmarkCell.completion_tokens,
-                    BenchmarkCell.cost_usd,
-                    BenchmarkCell.metrics,
-                    BenchmarkCell.judge_usage,
-                ).where(BenchmarkCell.benchmark_id == plan.benchmark_id)
-            )
-            figures = [CellFigures(*r) for r in rows]
+            benchmark = session.get(Benchmark, plan.benchmark_id)
+            assert benchmark is not None, "a running benchmark is never deleted"
             names = [m.info.name for m in plan.metrics]
-            results = aggregate_targets(plan.targets, figures, names)
+            table = read_cell_table(session, benchmark, names)
+            results = benchmark_results(
+                plan.targets,
+                table,
+                benchmark.seed,
+                plan.repeats,
+                [m.info.describe() for m in plan.metrics],
+            )
+            stored = sum(t.items for t in table.totals)
             # Only a benchmark still running completes: a cancel wins the race.
             completed = session.execute(
                 update(Benchmark)
@@ -444,9 +440,9 @@ class BenchmarkEngine:
                 )
             )
         if completed.rowcount == 0:  # type: ignore[attr-defined]
-            return len(figures), None
+            return stored, None
         logger.info("benchmark %s completed", plan.benchmark_id)
-        return len(figures), results
+        return stored, results
 
     def _fail(self, benchmark_id: str, reason: str) -> dict[str, Any] | None:
         """Mark an unfinished benchmark failed; returns its progress event data."""
