@@ -1,4 +1,5 @@
-"""The ``ltb`` command: serve the API, migrate the database, manage users."""
+"""The ``ltb`` command: serve the API, migrate the database, manage users, and run
+benchmarks on a server (``ltb bench``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 from app.auth import audit
 from app.auth.audit import AuditAction
 from app.auth.permissions import Role
+from app.cli_bench import add_commands as add_bench_commands
+from app.client import ClientError
 from app.errors import ConfigurationError, LTBError
 from app.settings import Settings
 
@@ -24,14 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # The client commands print for a person; the HTTP library's request log
+    # would only interleave with the progress bar.
+    client_command = args.command.__module__ == "app.cli_bench"
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if client_command else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         result: int = args.command(args)
     except (ConfigurationError, LTBError) as e:
         print(f"ltb: {e.message}", file=sys.stderr)
         return 2
+    except ClientError as e:
+        print(f"ltb: {e.message}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, EOFError):
+        print("ltb: interrupted", file=sys.stderr)
+        return 130
     return result
 
 
@@ -133,4 +146,6 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], default="user")
     add.set_defaults(command=user_add)
+
+    add_bench_commands(commands)
     return parser
