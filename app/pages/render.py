@@ -18,7 +18,9 @@ PAGE_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it, Chromium sends "Origin: null" on the login form's
+    # POST, which the same-origin check then (rightly) refuses.
+    "Referrer-Policy": "same-origin",
     # A page shows one user's view of data that changes: never stored.
     "Cache-Control": "no-store",
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import select
@@ -76,21 +77,16 @@ def page_model(
 
 
 def _stored_figures(runtime: Runtime, benchmark_id: str) -> list[CellFigures]:
+    # CellFigures' fields are named after the cell columns they come from: reading
+    # them by name keeps this right whatever fields the aggregation needs.
+    names = [f.name for f in fields(CellFigures)]
     with runtime.db.session() as session:
         rows = session.execute(
-            select(
-                BenchmarkCell.target_index,
-                BenchmarkCell.correct,
-                BenchmarkCell.error,
-                BenchmarkCell.latency_ms,
-                BenchmarkCell.prompt_tokens,
-                BenchmarkCell.completion_tokens,
-                BenchmarkCell.cost_usd,
-                BenchmarkCell.metrics,
-                BenchmarkCell.judge_usage,
-            ).where(BenchmarkCell.benchmark_id == benchmark_id)
+            select(*(getattr(BenchmarkCell, name) for name in names)).where(
+                BenchmarkCell.benchmark_id == benchmark_id
+            )
         )
-        return [CellFigures(*row) for row in rows]
+        return [CellFigures(**dict(zip(names, row, strict=True))) for row in rows]
 
 
 def _comparison(
