@@ -76,6 +76,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # session cookie themselves (app/pages/session.py) against "get_benchmark".
     "benchmark_page": PUBLIC,
     "benchmark_page_fragment": PUBLIC,
+    "benchmark_page_login_form": PUBLIC,
     "benchmark_page_login": PUBLIC,
     "benchmark_page_logout": PUBLIC,
     "page_asset": PUBLIC,

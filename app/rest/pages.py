@@ -8,6 +8,7 @@ carries against ``get_benchmark``, the operation whose data the page shows.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import flask
 
@@ -21,19 +22,25 @@ from app.rest.context import client_address, runtime
 
 
 def benchmark_page(id_: str, ltb_page: str | None = None) -> flask.Response:
-    """The whole page, or the login form (401) without a valid session."""
+    """The whole page; without a valid session, a redirect to the login form."""
     viewer = _viewer()
     if viewer is None:
-        return _login_form(id_, failed=False)
-    return _html(render("page.html", **page_model(runtime(), id_, viewer)), 200)
+        return _see(_login_path(id_))
+    return _html(render("page.html", **page_model(runtime(), id_, viewer)))
 
 
 def benchmark_page_fragment(id_: str, ltb_page: str | None = None) -> flask.Response:
     """The results section alone, which the page's script swaps in."""
     viewer = _viewer()
     if viewer is None:
-        return _login_form(id_, failed=False)
-    return _html(render("results.html", **page_model(runtime(), id_, viewer)), 200)
+        # The script reloads the page when it lands here, which leads to the form.
+        return _see(_login_path(id_))
+    return _html(render("results.html", **page_model(runtime(), id_, viewer)))
+
+
+def benchmark_page_login_form(id_: str, failed: bool = False) -> flask.Response:
+    """The login form; it holds no data, so it needs no session."""
+    return _html(render("login.html", benchmark_id=id_, failed=failed))
 
 
 def benchmark_page_login(id_: str, body: dict[str, Any]) -> flask.Response:
@@ -44,8 +51,8 @@ def benchmark_page_login(id_: str, body: dict[str, Any]) -> flask.Response:
             body["username"], body["password"], client_address()
         )
     except Unauthorized:
-        return _login_form(id_, failed=True)
-    response = _see_page(id_)
+        return _see(_login_path(id_) + "?failed=true")
+    response = _see(_page_path(id_))
     for name, value, options in session.session_cookies(token, expires_at, _secure()):
         response.set_cookie(name, value, **options)  # type: ignore[arg-type]
     return response
@@ -54,7 +61,7 @@ def benchmark_page_login(id_: str, body: dict[str, Any]) -> flask.Response:
 def benchmark_page_logout(id_: str) -> flask.Response:
     """Clear the session cookies (the token itself expires on its own)."""
     _require_same_origin()
-    response = _see_page(id_)
+    response = _see(_page_path(id_))
     for name, value, options in session.cleared_cookies(_secure()):
         response.set_cookie(name, value, **options)  # type: ignore[arg-type]
     return response
@@ -94,17 +101,21 @@ def _secure() -> bool:
     return flask.request.scheme == "https"
 
 
-def _see_page(benchmark_id: str) -> flask.Response:
-    location = f"/benchmarks/{benchmark_id}"
-    link = render("back.html", location=location)
-    response = flask.Response(link, status=303, headers=PAGE_HEADERS)
+def _page_path(benchmark_id: str) -> str:
+    return f"/benchmarks/{quote(benchmark_id, safe='')}"
+
+
+def _login_path(benchmark_id: str) -> str:
+    return _page_path(benchmark_id) + "/login"
+
+
+def _see(location: str) -> flask.Response:
+    response = flask.Response(
+        render("see.html", location=location), status=303, headers=PAGE_HEADERS
+    )
     response.headers["Location"] = location
     return response
 
 
-def _login_form(benchmark_id: str, failed: bool) -> flask.Response:
-    return _html(render("login.html", benchmark_id=benchmark_id, failed=failed), 401)
-
-
-def _html(text: str, status: int) -> flask.Response:
-    return flask.Response(text, status=status, headers=PAGE_HEADERS)
+def _html(text: str) -> flask.Response:
+    return flask.Response(text, status=200, headers=PAGE_HEADERS)

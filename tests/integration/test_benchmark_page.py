@@ -51,18 +51,31 @@ def set_cookies(response: Any) -> dict[str, str]:
     }
 
 
-def test_without_a_session_the_page_is_the_login_form_and_reveals_nothing(
+def test_without_a_session_the_page_leads_to_the_login_form_and_reveals_nothing(
     finished: dict[str, Any], server: Server
 ) -> None:
     for path in (f"/benchmarks/{finished['benchmark_id']}", "/benchmarks/no-such-id"):
-        response = server.client.get(path, headers=server.auth)
-
         # The API's bearer token is not a page session either.
-        assert response.status_code == 401
-        assert response.headers["content-type"].startswith("text/html")
-        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-        assert 'action="' + path + '/login"' in response.text
-        assert finished["name"] not in response.text
+        response = server.client.get(path, headers=server.auth, follow_redirects=False)
+        form = server.client.get(response.headers["location"])
+
+        assert response.status_code == 303
+        assert response.headers["location"] == path + "/login"
+        assert form.status_code == 200
+        assert form.headers["content-type"].startswith("text/html")
+        assert form.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert '<form method="post" action="' + path + '/login"' in form.text
+        assert finished["name"] not in response.text + form.text
+
+
+def test_the_live_fragment_without_a_session_leads_to_the_form_too(
+    finished: dict[str, Any], server: Server
+) -> None:
+    path = f"/benchmarks/{finished['benchmark_id']}"
+    response = server.client.get(path + "/live", follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == path + "/login"
 
 
 def test_the_login_form_sets_strict_httponly_path_limited_cookies(
@@ -189,20 +202,28 @@ def test_the_page_cookie_is_not_a_credential_of_the_json_api(
 def test_a_wrong_password_gets_the_form_again_and_no_cookie(
     finished: dict[str, Any], server: Server
 ) -> None:
-    response = page_login(server, finished["benchmark_id"], password="wrong-password-1")
+    benchmark_id = finished["benchmark_id"]
+    response = page_login(server, benchmark_id, password="wrong-password-1")
+    form = server.client.get(response.headers["location"])
 
-    assert response.status_code == 401
-    assert "Wrong username or password" in response.text
+    assert response.status_code == 303
+    assert (
+        response.headers["location"] == f"/benchmarks/{benchmark_id}/login?failed=true"
+    )
     assert not set_cookies(response)
+    assert "Wrong username or password" in form.text
+    live = server.client.get(f"/benchmarks/{benchmark_id}/live", follow_redirects=False)
+    assert live.status_code == 303
 
 
+@pytest.mark.parametrize("origin", ["https://evil.example", "null"])
 def test_another_site_cannot_sign_a_browser_in(
-    finished: dict[str, Any], server: Server
+    finished: dict[str, Any], server: Server, origin: str
 ) -> None:
     response = server.client.post(
         f"/benchmarks/{finished['benchmark_id']}/login",
         content=f"username=admin&password={ADMIN_PASSWORD}",
-        headers={**FORM, "Origin": "https://evil.example"},
+        headers={**FORM, "Origin": origin},
         follow_redirects=False,
     )
 
@@ -224,7 +245,8 @@ def test_signing_out_clears_both_cookies(
 
     assert response.status_code == 303
     assert all("max-age=0" in c.lower() for c in set_cookies(response).values())
-    assert after.status_code == 401
+    assert after.status_code == 200
+    assert "<form" in after.text and "<table" not in after.text
 
 
 def test_the_assets_come_from_this_server(server: Server) -> None:

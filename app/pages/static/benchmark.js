@@ -36,8 +36,8 @@
     fetching = true;
     fetch(fragmentUrl, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
-        if (response.status === 401) {
-          window.location.reload(); // the session ended: show the login form
+        if (response.redirected) {
+          window.location.reload(); // the session ended: on to the login form
           return null;
         }
         return response.ok ? response.text() : null;
