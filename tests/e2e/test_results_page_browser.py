@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.test_graphiql_browser import CHROMIUM, _require_browser
 from tests.integration.conftest import FAKE_MODEL, answer_b, write_providers_file
@@ -32,6 +33,7 @@ from tests.support.live_server import (
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "results-page-browser-pass"
+SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
 TARGETS = [
     {"provider": "fake", "model": FAKE_MODEL},
     {"provider": "fake", "model": FAKE_MODEL, "parameters": {"max_tokens": 4}},
@@ -160,6 +162,26 @@ def assert_table_is(page: Any, targets: list[dict[str, Any]]) -> None:
             )
 
 
+def assert_comparison_is_the_apis(
+    page: Any, server: LiveServer, benchmark_id: str
+) -> None:
+    """The pairs' accuracy differences, or the note of a server without them."""
+    spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    if "/v1/benchmarks/{id}/comparison" not in spec["paths"]:
+        assert "no pairwise comparison" in page.locator("#comparison-note").inner_text()
+        return
+    comparison = server.client.get(f"/v1/benchmarks/{benchmark_id}/comparison").json()
+    shown = page.eval_on_selector_all(
+        "#comparison tbody tr",
+        """rows => rows.map(r => [Number(r.dataset.a), Number(r.dataset.b),
+            r.querySelector('td[data-field=difference]').dataset.value])""",
+    )
+    assert [(a, b, float(d)) for a, b, d in shown] == [
+        (p["a"], p["b"], pytest.approx(p["accuracy"]["difference"]))
+        for p in comparison["pairs"]
+    ]
+
+
 def drawn(page: Any, selector: str) -> list[dict[str, float]]:
     """The on-screen boxes of a chart's marks (a mark not drawn has none)."""
     return [
@@ -187,6 +209,7 @@ def test_a_finished_benchmarks_page_shows_the_apis_figures_and_its_charts(
     assert sum(counts) == sum(1 for c in cells if not c["error"])
     assert len(drawn(page, "#latency-chart rect.bin")) == len(counts)
     assert len(drawn(page, "#cost-chart circle.point")) == len(targets)
+    assert_comparison_is_the_apis(page, server, benchmark_id)
     # A finished page opens no socket; everything came from this server, and the
     # Content-Security-Policy refused nothing the page needed.
     assert seen["sockets"] == []
