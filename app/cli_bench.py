@@ -256,12 +256,12 @@ def print_comparison(
         f"{comparison.get('level', 0.95):.0%} intervals, Holm-adjusted p-values",
         file=out,
     )
-    rows = []
+    rows, footnotes = [], []
     for pair in comparison.get("pairs") or []:
         acc = pair.get("accuracy") or {}
-        notes = list(pair.get("notes") or [])
-        if pair.get("small_sample"):
-            notes.insert(0, "small sample")
+        # Notes are sentences: under the table, so that its columns stay narrow.
+        for note in pair.get("notes") or []:
+            footnotes.append(f"#{pair['a']} vs #{pair['b']}: {note}")
         rows.append(
             [
                 names.get(pair["a"], str(pair["a"])),
@@ -272,21 +272,13 @@ def print_comparison(
                 str(acc.get("a_only_correct", "-")),
                 str(acc.get("b_only_correct", "-")),
                 _num(acc.get("p_value_holm"), 4),
-                "; ".join(notes),
+                "yes" if pair.get("small_sample") else "no",
             ]
         )
-    header = [
-        "A",
-        "B",
-        "n",
-        "acc A-B",
-        "95% CI",
-        "A only",
-        "B only",
-        "p (Holm)",
-        "notes",
-    ]
-    print(table(header, rows), file=out)
+    header = ["A", "B", "n", "acc A-B", "95% CI", "A only", "B only", "p (Holm)"]
+    print(table([*header, "small n"], rows), file=out)
+    if footnotes:
+        print("\n" + "\n".join(footnotes), file=out)
     ranking = comparison.get("ranking") or {}
     if ranking.get("order"):
         order = ", ".join(
