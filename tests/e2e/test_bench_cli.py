@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import FAKE_MODEL, answer_b, write_providers_file
-from tests.integration.test_datasets import mmlu_dev_files
+from tests.e2e.conftest import fake_provider_server
+from tests.integration.conftest import FAKE_MODEL, answer_b
 from tests.support.fake_openai import fake_openai
-from tests.support.live_server import LTB, LiveServer, all_cells, live_server
+from tests.support.live_server import LTB, LiveServer, all_cells
 from tests.support.llm_server import free_loopback_port
 
 pytestmark = pytest.mark.e2e
@@ -35,16 +35,13 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path
 ) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("bench-cli")
-    with fake_openai(answer_b, delay_s=0.02) as provider:
-        providers = write_providers_file(tmp / "providers.yaml", provider.base_url)
-        env = {"LTB_PROVIDERS_FILE": str(providers)}
-        with live_server(tmp / "data", env, ADMIN_PASSWORD) as running:
-            files = [("file", upload) for upload in mmlu_dev_files(datasets_dir)]
-            uploaded = running.client.post(
-                "/v1/datasets", data={"name": "mmlu", "format": "mmlu-csv"}, files=files
-            )
-            assert uploaded.status_code == 201, uploaded.text
-            yield running
+    with (
+        fake_openai(answer_b, delay_s=0.02) as provider,
+        fake_provider_server(
+            tmp, provider.base_url, datasets_dir, ADMIN_PASSWORD
+        ) as running,
+    ):
+        yield running
 
 
 def ltb(

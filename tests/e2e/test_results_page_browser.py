@@ -19,14 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.e2e.conftest import fake_provider_server
 from tests.e2e.test_graphiql_browser import CHROMIUM, _require_browser
-from tests.integration.conftest import FAKE_MODEL, answer_b, write_providers_file
-from tests.integration.test_datasets import mmlu_dev_files
+from tests.integration.conftest import FAKE_MODEL, answer_b
 from tests.support.fake_openai import fake_openai
 from tests.support.live_server import (
     LiveServer,
     all_cells,
-    live_server,
     wait_for_benchmark,
 )
 
@@ -80,18 +79,14 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path, gate: Gate
 ) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("results-page")
-    with fake_openai(gate.reply) as provider:
-        providers = write_providers_file(tmp / "providers.yaml", provider.base_url)
-        env = {"LTB_PROVIDERS_FILE": str(providers)}
-        with live_server(tmp / "data", env, ADMIN_PASSWORD) as running:
-            files = [("file", upload) for upload in mmlu_dev_files(datasets_dir)]
-            uploaded = running.client.post(
-                "/v1/datasets", data={"name": "mmlu", "format": "mmlu-csv"}, files=files
-            )
-            assert uploaded.status_code == 201, uploaded.text
-            gate.open.set()  # whatever a test left held goes before the server stops
-            yield running
-            gate.open.set()
+    with (
+        fake_openai(gate.reply) as provider,
+        fake_provider_server(
+            tmp, provider.base_url, datasets_dir, ADMIN_PASSWORD
+        ) as running,
+    ):
+        yield running
+        gate.open.set()  # whatever a test left held goes before the server stops
 
 
 @pytest.fixture
