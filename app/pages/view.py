@@ -5,16 +5,13 @@ A completed benchmark shows its stored ``results`` (the figures of
 A benchmark still running, or failed or cancelled, has no results yet: the page
 then aggregates the cells stored so far with the engine's own function, so the
 figures are the ones the results will have if nothing else arrives. The pairwise
-comparison is the ``get_benchmark_comparison`` operation's answer when this
-server has that operation; a missing figure is shown as missing, never guessed.
+comparison is the ``get_benchmark_comparison`` operation's answer; a missing
+figure is shown as missing, never guessed.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
-from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import select
@@ -22,11 +19,12 @@ from sqlalchemy import select
 from app.auth.permissions import PERMISSIONS
 from app.auth.service import Principal
 from app.benchmarks import service
-from app.benchmarks.aggregate import CellFigures, aggregate_targets
-from app.errors import LTBError
+from app.benchmarks.aggregate import benchmark_results, read_cell_table
+from app.benchmarks.comparison import compare_benchmark
+from app.errors import LTBError, NotFound
 from app.pages import charts
 from app.runtime import Runtime
-from app.store.models import BenchmarkCell
+from app.store.models import Benchmark, BenchmarkCell
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +37,16 @@ def page_model(
 ) -> dict[str, Any]:
     """Everything the templates need; NotFound for an unknown benchmark."""
     benchmark = service.get_benchmark(runtime.db, benchmark_id)
-    figures = _stored_figures(runtime, benchmark_id)
     stored = benchmark.get("results")
     if stored is not None:
         results, source = stored, "results"
     else:
-        results = aggregate_targets(
-            benchmark["providers"], figures, benchmark["metrics"]
-        )
-        source = "cells"
+        results, source = _results_so_far(runtime, benchmark_id), "cells"
     targets = results["targets"]
-
-    latencies: dict[int, list[float]] = {}
-    for cell in figures:
-        if cell.error is None and cell.latency_ms is not None:
-            latencies.setdefault(cell.target_index, []).append(cell.latency_ms)
+    latencies = _latencies(runtime, benchmark_id)
 
     frontier = (results.get("frontier") or {}).get("accuracy_cost")
-    comparison, comparison_note = _comparison(benchmark_id, viewer)
+    comparison, comparison_note = _comparison(runtime, benchmark_id, viewer)
     return {
         "benchmark": benchmark,
         "live": benchmark["status"] not in FINISHED,
@@ -76,41 +66,43 @@ def page_model(
     }
 
 
-def _stored_figures(runtime: Runtime, benchmark_id: str) -> list[CellFigures]:
-    # CellFigures' fields are named after the cell columns they come from: reading
-    # them by name keeps this right whatever fields the aggregation needs.
-    names = [f.name for f in fields(CellFigures)]
+def _results_so_far(runtime: Runtime, benchmark_id: str) -> dict[str, Any]:
+    # The engine's own aggregation over the cells stored so far, with the
+    # benchmark's seed and repeats: the figures its results will have if no
+    # other cell arrives.
+    with runtime.db.session() as session:
+        row = session.get(Benchmark, benchmark_id)
+        if row is None:  # deleted between the two reads
+            raise NotFound(f"Benchmark '{benchmark_id}' not found")
+        table = read_cell_table(session, row, list(row.metrics))
+        return benchmark_results(list(row.targets), table, row.seed, row.repeats)
+
+
+def _latencies(runtime: Runtime, benchmark_id: str) -> dict[int, list[float]]:
+    """The latency of every answered cell, per target, for the histogram."""
+    latencies: dict[int, list[float]] = {}
     with runtime.db.session() as session:
         rows = session.execute(
-            select(*(getattr(BenchmarkCell, name) for name in names)).where(
-                BenchmarkCell.benchmark_id == benchmark_id
+            select(BenchmarkCell.target_index, BenchmarkCell.latency_ms).where(
+                BenchmarkCell.benchmark_id == benchmark_id,
+                BenchmarkCell.error.is_(None),
+                BenchmarkCell.latency_ms.is_not(None),
             )
         )
-        return [CellFigures(**dict(zip(names, row, strict=True))) for row in rows]
+        for target_index, latency_ms in rows:
+            if latency_ms is not None:  # filtered above; the column is nullable
+                latencies.setdefault(target_index, []).append(latency_ms)
+    return latencies
 
 
 def _comparison(
-    benchmark_id: str, viewer: Principal
+    runtime: Runtime, benchmark_id: str, viewer: Principal
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The comparison operation's answer, or None and why not."""
-    handler = _comparison_handler()
-    if handler is None:
-        return None, "This server has no pairwise comparison."
-    if viewer.role not in PERMISSIONS.get(COMPARISON_OPERATION, frozenset()):
+    if viewer.role not in PERMISSIONS[COMPARISON_OPERATION]:
         return None, "Your role may not read the comparison."
     try:
-        answer = handler(benchmark_id)
-        return (answer[0] if isinstance(answer, tuple) else answer), None
+        return compare_benchmark(runtime.db, benchmark_id), None
     except LTBError as e:
         # e.g. no stored cells yet: the page shows why instead of the table.
         return None, e.message
-
-
-def _comparison_handler() -> Callable[[str], Any] | None:
-    # The operation belongs to the REST resource module; the page asks it rather
-    # than computing pairs a second way.
-    module = importlib.import_module("app.rest.benchmarks")
-    handler = getattr(module, COMPARISON_OPERATION, None)
-    if not callable(handler) or COMPARISON_OPERATION not in PERMISSIONS:
-        return None
-    return lambda benchmark_id: handler(id_=benchmark_id)

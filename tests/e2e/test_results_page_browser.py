@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e.conftest import fake_provider_server
 from tests.e2e.test_graphiql_browser import CHROMIUM, _require_browser
@@ -32,7 +31,6 @@ from tests.support.live_server import (
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "results-page-browser-pass"
-SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
 TARGETS = [
     {"provider": "fake", "model": FAKE_MODEL},
     {"provider": "fake", "model": FAKE_MODEL, "parameters": {"max_tokens": 4}},
@@ -160,11 +158,7 @@ def assert_table_is(page: Any, targets: list[dict[str, Any]]) -> None:
 def assert_comparison_is_the_apis(
     page: Any, server: LiveServer, benchmark_id: str
 ) -> None:
-    """The pairs' accuracy differences, or the note of a server without them."""
-    spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
-    if "/v1/benchmarks/{id}/comparison" not in spec["paths"]:
-        assert "no pairwise comparison" in page.locator("#comparison-note").inner_text()
-        return
+    """The pairs' accuracy differences are the API's."""
     comparison = server.client.get(f"/v1/benchmarks/{benchmark_id}/comparison").json()
     shown = page.eval_on_selector_all(
         "#comparison tbody tr",
