@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.permissions import Role
 from app.auth.service import Principal
+from app.benchmarks.aggregate import benchmark_results, read_cell_table
 from app.benchmarks.items import item_from_row
 from app.benchmarks.lifecycle import BenchmarkStatus, check_transition
 from app.benchmarks.prompts import build_prompt
@@ -74,6 +75,7 @@ def get_benchmark(db: Database, benchmark_id: str) -> dict[str, Any]:
     """A benchmark with its progress (and results once completed)."""
     with db.session() as session:
         benchmark = _get(session, benchmark_id)
+        upgrade_results(session, benchmark)
         dataset = session.get(Dataset, benchmark.dataset_id)
         assert dataset is not None, "a benchmark's dataset is never deleted"
         done = _count_cells(session, benchmark_id)
@@ -94,6 +96,8 @@ def list_benchmarks(
             .offset(offset)
             .limit(limit)
         ).all()
+        for row in rows:
+            upgrade_results(session, row)
         done = _count_cells_of(session, [row.id for row in rows])
         datasets = {
             d.id: d
@@ -140,6 +144,24 @@ def list_cells(
         )
     views = [_cell_view(benchmark, c, items[c.item_position]) for c in cells]
     return views, total or 0
+
+
+def upgrade_results(session: Session, benchmark: Benchmark) -> None:
+    """Recompute results stored before intervals existed, once, from the cells.
+
+    A benchmark completed by an earlier version of the server has results without
+    intervals, frontier or statistics; the API documents those as always present.
+    Its cells are all stored, so the same aggregation the engine runs today gives
+    them, and they are saved so this happens once. Which evaluator versions scored
+    those cells was not recorded then, so that list stays empty.
+    """
+    stored = benchmark.results
+    if stored is None or "statistics" in stored:
+        return
+    table = read_cell_table(session, benchmark, list(benchmark.metrics))
+    benchmark.results = benchmark_results(
+        list(benchmark.targets), table, benchmark.seed, benchmark.repeats
+    )
 
 
 def benchmark_view(

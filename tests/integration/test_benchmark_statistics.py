@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 from scipy import stats
+from sqlalchemy import create_engine, select, update
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from app import __version__
 from app.benchmarks.export import EXPORT_COLUMNS
+from app.store.models import Benchmark
 from tests.integration.conftest import FAKE_MODEL, Server
 from tests.integration.test_benchmarks import all_cells, start_benchmark, wait_for
 from tests.integration.test_datasets import mmlu_dev_files, upload
@@ -361,3 +363,41 @@ def test_a_running_benchmark_compares_and_exports_what_is_stored(
     assert len(exported) < 400
     assert manifest["evaluators_recorded"] is False
     assert [m["name"] for m in manifest["metrics"]] == ["accuracy", "latency", "cost"]
+
+
+def test_results_stored_by_an_earlier_version_are_recomputed_once(
+    finished: tuple[Server, dict[str, Any], list[dict]],
+) -> None:
+    server, final, _ = finished
+    benchmark_id = final["benchmark_id"]
+    # What a server before intervals stored: per-target sums, nothing else.
+    old_fields = ("target_index", "provider", "model", "items", "errors", "accuracy")
+    old = {
+        "targets": [{k: t[k] for k in old_fields} for t in final["results"]["targets"]]
+    }
+    engine = create_engine(server.settings.resolved_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(Benchmark)
+                .where(Benchmark.id == benchmark_id)
+                .values(results=old)
+            )
+
+        shown = get(server, f"/v1/benchmarks/{benchmark_id}").json()["results"]
+        listed = get(server, "/v1/benchmarks").json()["items"]
+
+        with engine.connect() as connection:
+            saved = connection.scalar(
+                select(Benchmark.results).where(Benchmark.id == benchmark_id)
+            )
+    finally:
+        engine.dispose()
+
+    # The same aggregation, seed and repeats as at completion: the same figures;
+    # only which evaluator versions scored the cells is no longer known.
+    assert shown == final["results"] | {"evaluators": []}
+    assert saved == shown
+    assert (
+        next(b for b in listed if b["benchmark_id"] == benchmark_id)["results"] == shown
+    )
