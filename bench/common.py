@@ -207,8 +207,9 @@ class OurServer:
 def server_env(data_dir: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
     return {
         **os.environ,
-        # The worktree's code, whatever the interpreter has installed.
-        "PYTHONPATH": str(ROOT),
+        # The worktree's code, whatever the interpreter has installed (or another
+        # checkout's, to compare before and after a change).
+        "PYTHONPATH": os.environ.get("LTB_BENCH_SOURCE", str(ROOT)),
         "BIND_ADDRESS": f"127.0.0.1:{port}",
         "LTB_DATA_DIR": str(data_dir),
         "LTB_ADMIN_PASSWORD": PASSWORD,
@@ -225,7 +226,9 @@ SERVE = "import sys; from app.cli import main; sys.exit(main())"
 
 
 @contextmanager
-def our_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[OurServer]:
+def our_server(
+    data_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[OurServer]:
     """`ltb serve` (gunicorn, one uvicorn worker, SQLite) on a free loopback port."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -236,7 +239,7 @@ def our_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Itera
         ready=base + "/health",
         env=env,
         log=data_dir / "server.log",
-        cwd=ROOT,
+        cwd=env["PYTHONPATH"],
     ) as proc:
         yield OurServer(proc, base, login(base))
 
@@ -249,7 +252,11 @@ def request_json(
     raw: bytes | None = None,
     content_type: str = "application/json",
 ) -> Any:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    data = (
+        raw
+        if raw is not None
+        else (None if body is None else json.dumps(body).encode())
+    )
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", content_type)
@@ -265,20 +272,24 @@ def login(base: str) -> str:
     return token
 
 
-def upload_dataset(base: str, token: str, name: str, fmt: str, files: dict[str, bytes]) -> str:
+def upload_dataset(
+    base: str, token: str, name: str, fmt: str, files: dict[str, bytes]
+) -> str:
     """POST /v1/datasets as multipart/form-data; returns the dataset id."""
     boundary = "ltbbench" + os.urandom(8).hex()
     parts = []
     for field, value in (("name", name.encode()), ("format", fmt.encode())):
         parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"\r\n\r\n'.encode()
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"\r\n\r\n'.encode()
             + value
             + b"\r\n"
         )
     for filename, content in files.items():
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+            f'filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
             + content
             + b"\r\n"
         )
@@ -299,3 +310,26 @@ def save(name: str, figures: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(figures, indent=2, default=str) + "\n")
     return path
+
+
+# Profiling with py-spy (installed in bench/.peers/fastapi by setup_peers.py).
+
+
+def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy records pid's stacks (idle ones too) as collapsed text into output."""
+    spy = ROOT / "bench" / ".peers" / "fastapi" / "bin" / "py-spy"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(spy), "record", "--pid", str(pid), "--format", "raw"]
+    command += ["--rate", "200", "--threads", "--output", str(output)]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_profiler(spy: subprocess.Popen[bytes]) -> None:
+    """SIGINT makes py-spy write its file; wait for it."""
+    os.killpg(spy.pid, signal.SIGINT)
+    spy.wait(timeout=60)

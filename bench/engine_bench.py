@@ -20,14 +20,16 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
+    RESULTS,
     MachineLoad,
     cpu_seconds,
     free_port,
@@ -35,7 +37,9 @@ from common import (  # noqa: E402
     peak_rss_kb,
     request_json,
     save,
+    start_profiler,
     started_process,
+    stop_profiler,
     upload_dataset,
 )
 
@@ -74,6 +78,18 @@ def loopback_model(latency: float = LATENCY_S) -> Iterator[str]:
         yield base
 
 
+def model_stats(model_url: str, reset: bool = False) -> dict[str, Any]:
+    """The loopback model's counters (requests, first, last); reset them first."""
+    url = model_url.removesuffix("/v1") + "/stats"
+    stats: dict[str, Any] = request_json("DELETE" if reset else "GET", url)
+    return stats
+
+
+def span(stats: dict[str, Any]) -> float:
+    """From the first request the model received to its last reply."""
+    return float(stats["last"] - stats["first"])
+
+
 def providers_file(directory: Path, base_url: str, max_concurrency: int) -> Path:
     path = directory / "providers.yaml"
     path.write_text(
@@ -94,7 +110,11 @@ def _seconds(stamp: str) -> float:
 
 
 def run_one(
-    model_url: str, cells: int, concurrency: int, extra_env: dict[str, str] | None = None
+    model_url: str,
+    cells: int,
+    concurrency: int,
+    extra_env: dict[str, str] | None = None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """One benchmark of `cells` cells on a fresh server; its figures."""
     items = min(cells, MAX_ITEMS)
@@ -114,6 +134,8 @@ def run_one(
             )
             workers = server.worker_pids()
             cpu_before = cpu_seconds(workers)
+            spy = start_profiler(workers[0], profile) if profile else None
+            model_stats(model_url, reset=True)
             sent = time.monotonic()
             created = request_json(
                 "POST",
@@ -140,19 +162,26 @@ def run_one(
                 if state["status"] in {"completed", "failed", "cancelled"}:
                     break
             client_wall = time.monotonic() - sent
+            served = model_stats(model_url)
+            if spy is not None:
+                stop_profiler(spy)
             cpu = cpu_seconds(workers) - cpu_before
             peak_kb = max(peak_rss_kb(pid) for pid in workers)
     if state["status"] != "completed":
         raise RuntimeError(f"benchmark ended {state['status']}: {state.get('error')}")
     wall = _seconds(state["finished_at"]) - _seconds(state["started_at"])
     ideal = cells * LATENCY_S / concurrency
-    result = state["results"][0] if isinstance(state["results"], list) else state["results"]
+    result = (
+        state["results"][0] if isinstance(state["results"], list) else state["results"]
+    )
     return {
         "cells": cells,
         "concurrency": concurrency,
         "completed_cells": state["completed_cells"],
         "wall_s": round(wall, 3),
         "client_wall_s": round(client_wall, 3),
+        "model_span_s": round(span(served), 3),
+        "model_requests": served["requests"],
         "ideal_s": round(ideal, 3),
         "wall_over_ideal": round(wall / ideal, 4),
         "cpu_s_per_cell": round(cpu / cells, 6),
@@ -166,12 +195,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[10_000])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the worker into results/"
+    )
     args = parser.parse_args()
     figures = []
     with loopback_model() as model_url:
         for cells in args.cells:
             for concurrency in args.concurrency:
-                figures.append(run_one(model_url, cells, concurrency))
+                profile = (
+                    RESULTS / f"engine-{cells}-{concurrency}.pyspy.txt"
+                    if args.profile
+                    else None
+                )
+                figures.append(run_one(model_url, cells, concurrency, None, profile))
                 print(json.dumps(figures[-1]), flush=True)
     save("engine", {"runs": figures})
     return 0

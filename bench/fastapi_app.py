@@ -11,7 +11,6 @@ id, request log, rate limits, body limits). Runs in bench/.peers/fastapi:
     gunicorn -k uvicorn_worker.UvicornWorker -w 1 'bench.fastapi_app:create()'
 """
 
-
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

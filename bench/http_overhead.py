@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     ROOT,
     MachineLoad,
     free_port,
@@ -44,7 +44,7 @@ from common import (  # noqa: E402
     server_env,
     started_process,
 )
-from setup_peers import FASTAPI_VENV, setup_fastapi, venv_python  # noqa: E402
+from setup_peers import FASTAPI_VENV, setup_fastapi, venv_python
 
 EVALUATION = {
     "input": "What is 2+2?",
@@ -64,14 +64,20 @@ def fastapi_server(data_dir: Path) -> Iterator[str]:
     env = server_env(data_dir, port, {"JWT_SECRET": JWT_SECRET})
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [str(venv_python(FASTAPI_VENV)), "-m", "gunicorn"]
-    command += ["--config", str(ROOT / "gunicorn.conf.py"), "bench.fastapi_app:create()"]
+    command += [
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
+        "bench.fastapi_app:create()",
+    ]
     with started_process(
         command, ready=base + "/health", env=env, log=data_dir / "server.log", cwd=ROOT
     ) as proc:
         yield base, proc  # type: ignore[misc]
 
 
-def wrk(url: str, seconds: float, connections: int, script: Path | None) -> dict[str, Any]:
+def wrk(
+    url: str, seconds: float, connections: int, script: Path | None
+) -> dict[str, Any]:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     if script:
         command += ["-s", str(script)]
@@ -81,7 +87,9 @@ def wrk(url: str, seconds: float, connections: int, script: Path | None) -> dict
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     latency = {
         pct: float(v) * _UNITS[unit]
-        for pct, v, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        for pct, v, unit in re.findall(
+            r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M
+        )
     }
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
@@ -99,7 +107,8 @@ def check(base: str, token: str) -> None:
     try:
         view = request_json("POST", base + "/v1/evaluations", EVALUATION, token=token)
     except urllib.error.HTTPError as e:
-        raise SystemExit(f"{base}: POST /v1/evaluations: {e.code} {e.read()[:500]!r}")
+        reply = e.read()[:500]
+        raise SystemExit(f"{base}: POST /v1/evaluations: {e.code} {reply!r}") from e
     assert view["metrics"]["exact_match"] is not None, view
 
 
@@ -130,8 +139,10 @@ def measure(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
                 "ours": (ours.base_url, ours.token),
                 "fastapi": (fastapi_base, login(fastapi_base)),
             }
-            scripts = {name: post_script(tmp_path, t) for name, (_, t) in targets.items()}
-            for name, (base, token) in targets.items():
+            scripts = {
+                name: post_script(tmp_path, t) for name, (_, t) in targets.items()
+            }
+            for base, token in targets.values():
                 check(base, token)
             # Warm both up (first requests import lazily and fill caches).
             for name, (base, _) in targets.items():
@@ -145,7 +156,9 @@ def measure(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
                     ):
                         figures = wrk(base + path, seconds, connections, script)
                         samples.setdefault(f"{name}.{endpoint}", []).append(figures)
-                        print(f"{name:8} {endpoint:11} {json.dumps(figures)}", flush=True)
+                        print(
+                            f"{name:8} {endpoint:11} {json.dumps(figures)}", flush=True
+                        )
 
     summary: dict[str, Any] = {}
     for key, runs in samples.items():
@@ -155,7 +168,8 @@ def measure(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
         } | {"non_2xx": sum(r["non_2xx"] for r in runs)}
     for endpoint in ("health", "evaluation"):
         summary[f"ratio.{endpoint}"] = round(
-            summary[f"ours.{endpoint}"]["rps"] / summary[f"fastapi.{endpoint}"]["rps"], 3
+            summary[f"ours.{endpoint}"]["rps"] / summary[f"fastapi.{endpoint}"]["rps"],
+            3,
         )
     return {
         "rounds": rounds,

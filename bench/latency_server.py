@@ -3,10 +3,11 @@
 It is the model of the engine benchmarks: POST /v1/chat/completions answers after
 exactly --latency seconds (timed with the event loop's timer from the end of the
 request) with a deterministic reply ("B") and its token usage; GET /v1/models lists
-one model. It is a bare asyncio protocol (HTTP/1.1 keep-alive, Content-Length
-bodies only) so that it is not itself the bottleneck: `--prove` measures it with
-a trivial client of the same kind and prints the rate it sustains against the
-ideal (concurrency / latency).
+one model; GET /stats tells how many chat requests came, when the first came and
+the last reply left (DELETE /stats resets them). It is a bare asyncio protocol
+(HTTP/1.1 keep-alive, Content-Length bodies only) so that it is not itself the
+bottleneck: `--prove` measures it with a trivial client of the same kind and
+prints the rate it sustains against the ideal (concurrency / latency).
 
     python bench/latency_server.py --port 8123 --latency 0.25
     python bench/latency_server.py --prove --concurrency 256 --seconds 10
@@ -60,6 +61,22 @@ MODELS_REPLY = _response("200 OK", _MODELS_BODY)
 NOT_FOUND = _response("404 Not Found", b'{"error":{"message":"not found"}}')
 
 
+class Stats:
+    """Chat requests served and when the first came and the last reply left, so
+    that every client's active span is measured by the same clock."""
+
+    requests = 0
+    first = 0.0
+    last = 0.0
+
+    @classmethod
+    def reply(cls) -> bytes:
+        body = json.dumps(
+            {"requests": cls.requests, "first": cls.first, "last": cls.last}
+        ).encode()
+        return _response("200 OK", body)
+
+
 class DelayedReplies(asyncio.Protocol):
     """One connection: parse requests as they come, answer each after the delay."""
 
@@ -93,12 +110,23 @@ class DelayedReplies(asyncio.Protocol):
             method, path = head.split(" ", 2)[:2]
             path = path.split("?", 1)[0]
             if method == "POST" and path.endswith("/chat/completions"):
+                if Stats.requests == 0:
+                    Stats.first = time.time()
+                Stats.requests += 1
                 loop = asyncio.get_running_loop()
-                loop.call_later(self.latency, self._send, CHAT_REPLY)
+                loop.call_later(self.latency, self._reply)
+            elif path == "/stats":
+                if method == "DELETE":
+                    Stats.requests, Stats.first, Stats.last = 0, 0.0, 0.0
+                self._send(Stats.reply())
             elif method == "GET" and path.endswith("/models"):
                 self._send(MODELS_REPLY)
             else:
                 self._send(NOT_FOUND)
+
+    def _reply(self) -> None:
+        Stats.last = time.time()
+        self._send(CHAT_REPLY)
 
     def _send(self, reply: bytes) -> None:
         # Replies of one connection go out in request order: the delay is the same.

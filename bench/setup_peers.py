@@ -45,9 +45,7 @@ def _venv(venv: Path, *pip_args: str) -> None:
 
 
 def setup_fastapi() -> None:
-    _venv(
-        FASTAPI_VENV, "-e", str(ROOT), "-r", str(PINS / "requirements-fastapi.txt")
-    )
+    _venv(FASTAPI_VENV, "-e", str(ROOT), "-r", str(PINS / "requirements-fastapi.txt"))
 
 
 def setup_lm_eval() -> None:
@@ -55,10 +53,12 @@ def setup_lm_eval() -> None:
 
 
 def setup_promptfoo() -> None:
-    if promptfoo_bin().exists():
+    wanted = (PINS / "package.json").read_text()
+    installed = NPM_PREFIX / "package.json"
+    if promptfoo_bin().exists() and installed.read_text() == wanted:
         return
     NPM_PREFIX.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PINS / "package.json", NPM_PREFIX / "package.json")
+    installed.write_text(wanted)
     subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
         cwd=NPM_PREFIX,
@@ -66,12 +66,16 @@ def setup_promptfoo() -> None:
     )
 
 
-PARTS = {"fastapi": setup_fastapi, "lm-eval": setup_lm_eval, "promptfoo": setup_promptfoo}
+PARTS = {
+    "fastapi": setup_fastapi,
+    "lm-eval": setup_lm_eval,
+    "promptfoo": setup_promptfoo,
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("parts", nargs="*", choices=[*PARTS, []], default=list(PARTS))
+    parser.add_argument("parts", nargs="*", help=f"some of {', '.join(PARTS)}")
     args = parser.parse_args()
     for part in args.parts or PARTS:
         print(f"setting up {part} ...", flush=True)
