@@ -178,6 +178,10 @@ def asgi_app() -> FlaskApp:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The SDKs' HTTP client logs every call at INFO: a line per benchmark cell, and
+    # 4% of the event loop's CPU in a benchmark (bench/engine_bench.py --profile).
+    # Failures reach the log through app.providers.failures.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     return create_app()
 
 
