@@ -320,7 +320,7 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
     spy = ROOT / "bench" / ".peers" / "fastapi" / "bin" / "py-spy"
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [str(spy), "record", "--pid", str(pid), "--format", "raw"]
-    command += ["--rate", "200", "--threads", "--output", str(output)]
+    command += ["--rate", "100", "--threads", "--output", str(output)]
     return subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,

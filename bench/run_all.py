@@ -99,6 +99,9 @@ def table(figures: dict[str, Any]) -> str:
         ("engine memory", "big / small run (same c)", f"{figures['memory_ratio']:.3f}")
     )
     for name, peer in figures["peers"].items():
+        if "error" in peer:
+            rows.append((f"peer {name}", "failed", peer["error"][:60]))
+            continue
         rows.append(
             (
                 f"peer {name} {peer['cells']} c={peer['concurrency']}",
@@ -108,13 +111,17 @@ def table(figures: dict[str, Any]) -> str:
             )
         )
     real = figures["real_model"]
-    rows.append(
-        (
-            f"real model ({real['items']} MMLU dev, c={real['concurrency']})",
-            "ours / bare wall",
-            f"{real['ours_over_bare']:.4f} ({real['overhead_percent']:+.2f}%)",
+    if "error" in real:
+        rows.append(("real model", "not measured", real["error"][:60]))
+        real = None
+    if real:
+        rows.append(
+            (
+                f"real model ({real['items']} MMLU dev, c={real['concurrency']})",
+                "ours / bare wall",
+                f"{real['ours_over_bare']:.4f} ({real['overhead_percent']:+.2f}%)",
+            )
         )
-    )
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [
         " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows
@@ -127,8 +134,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip", nargs="*", default=[], help="peers real")
+    parser.add_argument(
+        "--real-limit", type=int, help="only the first N MMLU questions' subjects"
+    )
+    parser.add_argument("--real-rounds", type=int)
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
+    plan = plan | {"real": dict(plan["real"])}
+    if args.real_limit:
+        plan["real"]["limit"] = args.real_limit
+    if args.real_rounds:
+        plan["real"]["rounds"] = args.real_rounds
     load = MachineLoad()
     started = time.time()
     commit = subprocess.run(
@@ -159,23 +175,22 @@ def main() -> int:
         print("engine", json.dumps(big), flush=True)
         small = figures["engine"][len(plan["concurrency"]) - 1]
         figures["memory_ratio"] = round(big["peak_rss_mb"] / small["peak_rss_mb"], 3)
-        figures["peers"] = (
-            {}
-            if "peers" in args.skip
-            else engine_peers.run_peers(
-                model_url, cells, plan["peer_concurrency"], list(engine_peers.PEERS)
-            )
-        )
-    figures["real_model"] = (
-        {
-            "items": 0,
-            "concurrency": 0,
-            "ours_over_bare": float("nan"),
-            "overhead_percent": float("nan"),
-        }
-        if "real" in args.skip
-        else real_model.measure(**plan["real"])
-    )
+        figures["peers"] = {}
+        for name in [] if "peers" in args.skip else list(engine_peers.PEERS):
+            try:
+                figures["peers"] |= engine_peers.run_peers(
+                    model_url, cells, plan["peer_concurrency"], [name]
+                )
+            except Exception as e:  # a broken peer costs its row, not the run
+                figures["peers"][name] = {"error": str(e)[-500:]}
+                print(name, "failed:", e, flush=True)
+    figures["real_model"] = {"error": "skipped"}
+    if "real" not in args.skip:
+        try:
+            figures["real_model"] = real_model.measure(**plan["real"])
+        except Exception as e:
+            figures["real_model"] = {"error": str(e)[-500:]}
+            print("real model failed:", e, flush=True)
     figures["elapsed_s"] = round(time.time() - started, 1)
     figures["machine"] |= load.report()
     print()
