@@ -199,6 +199,16 @@ class OurServer:
     base_url: str
     token: str
 
+    def wait_for_benchmark(self, benchmark_id: str) -> dict[str, Any]:
+        """Poll a benchmark every 0.5 s until it ends; its last state."""
+        while True:
+            time.sleep(0.5)
+            state: dict[str, Any] = request_json(
+                "GET", f"{self.base_url}/v1/benchmarks/{benchmark_id}", token=self.token
+            )
+            if state["status"] in {"completed", "failed", "cancelled"}:
+                return state
+
     def worker_pids(self) -> list[int]:
         """gunicorn's workers: every process of the group but the master."""
         return [pid for pid in group_pids(self.proc.pid) if pid != self.proc.pid]

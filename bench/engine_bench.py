@@ -151,16 +151,7 @@ def run_one(
                 },
                 token=server.token,
             )
-            benchmark_id = created["benchmark_id"]
-            while True:
-                time.sleep(0.5)
-                state = request_json(
-                    "GET",
-                    f"{server.base_url}/v1/benchmarks/{benchmark_id}",
-                    token=server.token,
-                )
-                if state["status"] in {"completed", "failed", "cancelled"}:
-                    break
+            state = server.wait_for_benchmark(created["benchmark_id"])
             client_wall = time.monotonic() - sent
             served = model_stats(model_url)
             if spy is not None:

@@ -118,15 +118,7 @@ def ours(
                 },
                 token=server.token,
             )
-            while True:
-                time.sleep(0.5)
-                state = request_json(
-                    "GET",
-                    f"{server.base_url}/v1/benchmarks/{created['benchmark_id']}",
-                    token=server.token,
-                )
-                if state["status"] in {"completed", "failed", "cancelled"}:
-                    break
+            state = server.wait_for_benchmark(created["benchmark_id"])
     if state["status"] != "completed":
         raise RuntimeError(f"benchmark ended {state['status']}: {state.get('error')}")
     started = datetime.fromisoformat(state["started_at"].replace("Z", "+00:00"))
