@@ -13,6 +13,7 @@ Run with the project's interpreter: `.venv/bin/python bench/setup_peers.py`.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,9 @@ def setup_promptfoo() -> None:
     subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
         cwd=NPM_PREFIX,
+        # promptfoo depends on a Playwright browser that it does not need here;
+        # its install step would download one from outside the registry.
+        env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
         check=True,
     )
 
