@@ -201,6 +201,10 @@ def asgi_app() -> FlaskApp:
     """Entry point for gunicorn/uvicorn: the app configured from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_format)
+    # The SDKs' HTTP client logs every call at INFO: a line per benchmark cell, and
+    # 4% of the event loop's CPU in a benchmark (bench/engine_bench.py --profile).
+    # Failures reach the log through app.providers.failures.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     return create_app(settings)
 
 

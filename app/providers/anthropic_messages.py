@@ -14,7 +14,7 @@ from anthropic.types import Message, TextBlock
 from anthropic.types import Usage as AnthropicUsage
 
 from app.providers import failures
-from app.providers.base import Completion, ProviderError, Usage
+from app.providers.base import Completion, ProviderError, Usage, connection_limits
 from app.providers.config import ProviderConfig
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ class AnthropicMessagesProvider:
             timeout=config.timeout_s,
             max_retries=config.max_retries,
             http_client=anthropic.DefaultAsyncHttpxClient(
-                event_hooks={"response": [refuse_long_retry_after]}
+                event_hooks={"response": [refuse_long_retry_after]},
+                limits=connection_limits(config.max_concurrency),
             ),
         )
         self._slots = asyncio.Semaphore(config.max_concurrency)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx2
+
 from app.errors import ErrorCode, LTBError
 
 MAX_TOKEN_COUNT = 2**31 - 1
@@ -98,3 +100,13 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release the provider's HTTP connections."""
         ...
+
+
+def connection_limits(max_concurrency: int) -> httpx2.Limits:
+    """An SDK client's pool: a connection kept alive for every call that may run."""
+    # The SDKs keep at most 100 idle connections: above 100 concurrent calls, each
+    # call beyond them closed its connection and the next one opened a new one.
+    return httpx2.Limits(
+        max_connections=max(max_concurrency, 100),
+        max_keepalive_connections=max_concurrency,
+    )
