@@ -44,27 +44,54 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings.check()
     settings.bind_host_port()  # a malformed address fails here, clearly
-    if settings.workers > 1 and settings.resolved_database_url.startswith("sqlite"):
-        raise ConfigurationError(
-            "Several workers cannot share an SQLite database: set DATABASE_URL to "
-            "a PostgreSQL URL, or use --workers 1"
-        )
-    if settings.workers > 1 and not settings.redis_url:
-        raise ConfigurationError(
-            "Several workers cannot share rate-limit counters kept in memory: set "
-            "REDIS_URL to a Redis server, or use --workers 1"
-        )
+    settings.check_shared_state()
 
     # Migrate, make the JWT secret and the first admin once here, before any worker
     # starts: workers doing it themselves would race (and a loser would crash).
+    from app.jobs.dispatch import CeleryExecutor
     from app.main import build_runtime
 
     runtime = build_runtime(settings.with_jwt_secret())
+    if isinstance(runtime.engine, CeleryExecutor):
+        runtime.engine.requeue_unfinished()
     runtime.db.dispose()
 
     os.environ["LTB_MIGRATED"] = "1"
     argv = ["gunicorn", "--config", str(GUNICORN_CONF), "app.main:asgi_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run a Celery worker that runs benchmark chunks (LTB_EXECUTOR=celery)."""
+    settings = Settings.from_env()
+    settings.check()
+    if settings.executor != "celery":
+        raise ConfigurationError(
+            "ltb worker runs benchmarks queued by LTB_EXECUTOR=celery: set "
+            "LTB_EXECUTOR=celery here and on the API server"
+        )
+    settings.check_shared_state()
+
+    from app.jobs.celery_app import make_celery
+
+    celery = make_celery(settings)
+    # Threads, not processes: a chunk waits on providers, and every chunk of the
+    # process shares one event loop and its connection pools (app/jobs/tasks.py).
+    celery.worker_main(
+        [
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(args.concurrency),
+            "--loglevel",
+            os.environ.get("LTB_LOG_LEVEL", "info"),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+    return 0
 
 
 def db_upgrade(_args: argparse.Namespace) -> int:
@@ -117,6 +144,17 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--bind", help="HOST:PORT (default: BIND_ADDRESS)")
     serve_cmd.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve_cmd.set_defaults(command=serve)
+
+    worker_cmd = commands.add_parser(
+        "worker", help="run a Celery worker for benchmarks (LTB_EXECUTOR=celery)"
+    )
+    worker_cmd.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="chunks run at once by this worker (default 4)",
+    )
+    worker_cmd.set_defaults(command=worker)
 
     db_cmd = commands.add_parser("db", help="database maintenance")
     db_sub = db_cmd.add_subparsers(required=True, metavar="ACTION")
