@@ -8,12 +8,16 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.auth import audit
 from app.auth.audit import AuditAction
 from app.auth.permissions import Role
 from app.errors import ConfigurationError, LTBError
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.jobs.dispatch import CeleryExecutor
 
 # The same minimum as the API's UserCreate schema.
 MIN_PASSWORD_LENGTH = 12
@@ -53,12 +57,24 @@ def serve(args: argparse.Namespace) -> int:
 
     runtime = build_runtime(settings.with_jwt_secret())
     if isinstance(runtime.engine, CeleryExecutor):
-        runtime.engine.requeue_unfinished()
+        _requeue(runtime.engine)
     runtime.db.dispose()
 
     os.environ["LTB_MIGRATED"] = "1"
     argv = ["gunicorn", "--config", str(GUNICORN_CONF), "app.main:asgi_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
+
+
+def _requeue(executor: CeleryExecutor) -> None:
+    # Before any API worker starts, so that they do not all queue the same chunks.
+    # A broker away now costs only the delay: chunks still in it run anyway, and
+    # the next start queues the rest.
+    try:
+        executor.requeue_unfinished()
+    except Exception:
+        logging.getLogger(__name__).exception(
+            "cannot queue the unfinished benchmarks' chunks now"
+        )
 
 
 def worker(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from app.benchmarks.aggregate import CellFigures, aggregate_targets
 from app.benchmarks.extraction import extract_choice, extract_number, score_answer
@@ -379,32 +380,17 @@ class CellRunner:
 
     def _done_keys(self, benchmark_id: str) -> set[CellKey]:
         with self.db.session() as session:
-            rows = session.execute(
-                select(
-                    BenchmarkCell.target_index,
-                    BenchmarkCell.item_position,
-                    BenchmarkCell.repeat,
-                ).where(BenchmarkCell.benchmark_id == benchmark_id)
-            )
-            return {(t, p, r) for t, p, r in rows}
+            return stored_keys(session, benchmark_id)
 
     def _write_cells(self, plan: Plan, batch: list[dict[str, Any]]) -> int:
         """Store a batch; returns how many cells the benchmark has stored now."""
         with self.db.session() as session:
             insert_ignoring_duplicates(session, BenchmarkCell, batch)
-            stored = session.scalar(
-                select(func.count()).where(
-                    BenchmarkCell.benchmark_id == plan.benchmark_id
-                )
-            )
-        return stored or 0
+            return stored_count(session, plan.benchmark_id)
 
     def _stored_count(self, benchmark_id: str) -> int:
         with self.db.session() as session:
-            stored = session.scalar(
-                select(func.count()).where(BenchmarkCell.benchmark_id == benchmark_id)
-            )
-        return stored or 0
+            return stored_count(session, benchmark_id)
 
     def _complete(self, plan: Plan) -> tuple[int, dict[str, Any] | None]:
         """Store the results; returns the cell count and the results (None when a
@@ -466,16 +452,33 @@ def fail_benchmark(
         benchmark = session.get(Benchmark, benchmark_id)
         if failed.rowcount == 0 or benchmark is None:  # type: ignore[attr-defined]
             return None
-        stored = session.scalar(
-            select(func.count()).where(BenchmarkCell.benchmark_id == benchmark_id)
-        )
         return progress_data(
             benchmark_id,
             BenchmarkStatus.FAILED,
-            stored or 0,
+            stored_count(session, benchmark_id),
             benchmark.total_cells,
             reason,
         )
+
+
+def stored_keys(session: Session, benchmark_id: str) -> set[CellKey]:
+    """The keys of the cells a benchmark has stored."""
+    rows = session.execute(
+        select(
+            BenchmarkCell.target_index,
+            BenchmarkCell.item_position,
+            BenchmarkCell.repeat,
+        ).where(BenchmarkCell.benchmark_id == benchmark_id)
+    )
+    return {(t, p, r) for t, p, r in rows}
+
+
+def stored_count(session: Session, benchmark_id: str) -> int:
+    """How many cells a benchmark has stored."""
+    stored = session.scalar(
+        select(func.count()).where(BenchmarkCell.benchmark_id == benchmark_id)
+    )
+    return stored or 0
 
 
 def cell_keys(plan: Plan) -> Iterator[CellKey]:

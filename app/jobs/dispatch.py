@@ -25,13 +25,18 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import select, update
 
-from app.benchmarks.cells import CellKey, fail_benchmark, ordered_cells
+from app.benchmarks.cells import (
+    CellKey,
+    fail_benchmark,
+    ordered_cells,
+    stored_keys,
+)
 from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
 from app.benchmarks.progress import publish_progress
 from app.events import EventBus
 from app.jobs.celery_app import CHUNK_TASK
 from app.store.database import Database
-from app.store.models import Benchmark, BenchmarkCell, utcnow
+from app.store.models import Benchmark, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -104,16 +109,7 @@ class CeleryExecutor:
             keys = ordered_cells(
                 len(benchmark.targets), benchmark.item_positions, benchmark.repeats
             )
-            done = {
-                tuple(row)
-                for row in session.execute(
-                    select(
-                        BenchmarkCell.target_index,
-                        BenchmarkCell.item_position,
-                        BenchmarkCell.repeat,
-                    ).where(BenchmarkCell.benchmark_id == benchmark_id)
-                )
-            }
+            done = stored_keys(session, benchmark_id)
 
         queued = 0
         for index, chunk in enumerate(_chunks(keys, self.chunk_size)):

@@ -153,14 +153,15 @@ def chunk_worker() -> ChunkWorker:
 
 def run_chunk(task: Task, benchmark_id: str, chunk: int, size: int) -> int:
     """The Celery task: run a chunk; retry on failure, then fail the benchmark."""
-    worker = chunk_worker()
     try:
-        return worker.run(benchmark_id, chunk, size)
+        return chunk_worker().run(benchmark_id, chunk, size)
     except Exception as exc:
         retries: int = task.request.retries
-        if retries >= (task.max_retries or 0):
-            logger.exception("chunk %d of %s failed for good", chunk, benchmark_id)
-            worker.fail(benchmark_id, f"a chunk failed {retries + 1} times: {exc}")
-            return 0
-        logger.warning("chunk %d of %s failed (%s); retrying", chunk, benchmark_id, exc)
-        raise task.retry(exc=exc, countdown=min(2**retries, 30)) from exc
+        if retries < (task.max_retries or 0):
+            logger.warning(
+                "chunk %d of %s failed (%s); retrying", chunk, benchmark_id, exc
+            )
+            raise task.retry(exc=exc, countdown=min(2**retries, 30)) from exc
+        logger.exception("chunk %d of %s failed for good", chunk, benchmark_id)
+        chunk_worker().fail(benchmark_id, f"a chunk failed {retries + 1} times: {exc}")
+        return 0

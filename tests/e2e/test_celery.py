@@ -1,5 +1,6 @@
-"""LTB_EXECUTOR=celery on the real stack: `ltb serve --workers 2`, `ltb worker`
-processes, PostgreSQL, Redis (bus, provider slots, broker) and RabbitMQ.
+"""Several workers on the real stack: `ltb serve --workers 2` with `ltb worker`
+processes (LTB_EXECUTOR=celery) or without (embedded), on PostgreSQL, Redis (bus,
+provider slots, broker) and RabbitMQ.
 
 Every benchmark here runs on a loopback fake provider whose answers are a fixed
 function of the prompt, so a run in the embedded mode tells exactly what every
@@ -9,6 +10,7 @@ cell and every aggregate of a Celery run must be, however it was interrupted.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import zlib
@@ -169,8 +171,10 @@ class Stack:
 
 
 @contextmanager
-def celery_stack(directory: Path, broker_url: str | None = None) -> Iterator[Stack]:
-    """Two API workers and two Celery workers on a database and prefix of their own."""
+def celery_stack(
+    directory: Path, broker_url: str | None = None, api_workers: int = 2
+) -> Iterator[Stack]:
+    """API workers and two Celery workers on a database and prefix of their own."""
     with ExitStack() as stack:
         database_url = stack.enter_context(temporary_database())
         prefix = stack.enter_context(redis_prefix())
@@ -190,7 +194,9 @@ def celery_stack(directory: Path, broker_url: str | None = None) -> Iterator[Sta
         if broker_url:
             env["CELERY_BROKER_URL"] = broker_url
         server = stack.enter_context(
-            live_server(directory / "data", env, ADMIN_PASSWORD, ["--workers", "2"])
+            live_server(
+                directory / "data", env, ADMIN_PASSWORD, ["--workers", str(api_workers)]
+            )
         )
         workers = stack.enter_context(celery_workers(directory / "data", env, 2))
         yield Stack(server, workers, provider, env, directory)
@@ -255,13 +261,18 @@ def kill_one_api_worker(stack: Stack) -> None:
     os.kill(worker.pid, signal.SIGKILL)
 
 
-def kill_one_celery_worker(stack: Stack) -> None:
-    stack.workers[0].kill()
+def replace_one_celery_worker(stack: Stack, graceful: bool) -> None:
+    if graceful:
+        stack.workers[0].stop()  # SIGTERM: finishes its chunks, then exits
+    else:
+        stack.workers[0].kill()
     stack.workers[0] = start_worker(stack.directory / "data", stack.env, 2)
     wait_ready(stack.workers[0])
 
 
-@pytest.mark.parametrize("victim", ["api-worker", "celery-worker"])
+@pytest.mark.parametrize(
+    "victim", ["api-worker", "celery-worker", "celery-worker-sigterm"]
+)
 def test_a_benchmark_survives_kill_9_of_a_worker_with_every_cell_stored_once(
     shared_stack: Stack, datasets_dir: Path, reference: Reference, victim: str
 ) -> None:
@@ -270,7 +281,7 @@ def test_a_benchmark_survives_kill_9_of_a_worker_with_every_cell_stored_once(
     if victim == "api-worker":
         kill_one_api_worker(shared_stack)
     else:
-        kill_one_celery_worker(shared_stack)
+        replace_one_celery_worker(shared_stack, graceful=victim.endswith("sigterm"))
 
     assert done < TOTAL_CELLS
     assert_same_as_embedded(shared_stack.server, benchmark_id, reference)
@@ -295,6 +306,42 @@ def test_a_benchmark_survives_kill_9_of_the_whole_server(
         ):
             assert_same_as_embedded(server, benchmark_id, reference)
             assert "resuming benchmark" in server.log()
+
+
+def test_embedded_api_workers_resume_a_killed_workers_benchmark(
+    tmp_path: Path, datasets_dir: Path, reference: Reference
+) -> None:
+    # LTB_EXECUTOR=embedded with two API workers: the benchmark runs on the worker
+    # that created it; killed, it is resumed by the worker gunicorn starts in its
+    # place, and only by that one (the claim of the dead one went with it).
+    with (
+        temporary_database() as database_url,
+        redis_prefix() as prefix,
+        fake_openai(answer, delay_s=LATENCY_S) as provider,
+    ):
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "LTB_REDIS_PREFIX": prefix,
+            "LTB_PROVIDERS_FILE": str(providers_file(tmp_path, provider)),
+        }
+        with live_server(
+            tmp_path / "data", env, ADMIN_PASSWORD, ["--workers", "2"]
+        ) as server:
+            benchmark_id = create(server, datasets_dir)
+            done = wait_for_cells(server, benchmark_id, 20)
+            (runner,) = {
+                int(pid)
+                for pid in re.findall(
+                    r'^\[(\d+)\] \S+ - "POST /v1/benchmarks ', server.log(), re.M
+                )
+            }
+            os.kill(runner, signal.SIGKILL)
+            assert done < TOTAL_CELLS
+            assert_same_as_embedded(server, benchmark_id, reference)
+            log = server.log()
+
+    assert log.count(f"resuming benchmark {benchmark_id}") == 1
 
 
 def test_cancelling_stops_queued_chunks_and_running_cells_promptly(
@@ -325,7 +372,10 @@ def test_cancelling_stops_queued_chunks_and_running_cells_promptly(
 def test_rabbitmq_gives_a_killed_workers_chunks_to_the_others(
     tmp_path: Path, datasets_dir: Path, reference: Reference
 ) -> None:
-    with rabbitmq_vhost() as broker_url, celery_stack(tmp_path, broker_url) as stack:
+    with (
+        rabbitmq_vhost() as broker_url,
+        celery_stack(tmp_path, broker_url, api_workers=1) as stack,
+    ):
         benchmark_id = create(stack.server, datasets_dir)
         wait_for_cells(stack.server, benchmark_id, 20)
         stack.workers[0].kill()  # RabbitMQ requeues its unacknowledged chunks now

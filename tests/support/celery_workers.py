@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import log_scan
-from tests.support.live_server import LTB
+from tests.support.live_server import LTB, kill_group, stop_group
 
 RABBITMQ_HOST = "127.0.0.1:5672"
 
@@ -34,19 +33,11 @@ class CeleryWorker:
 
     def kill(self) -> None:
         """Crash the worker: SIGKILL, no warm shutdown, no acknowledgement."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+        kill_group(self.process)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM: finish running chunks), then SIGKILL."""
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_group(self.process, timeout=30)
 
 
 @contextmanager
