@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import psutil
 import pytest
 
@@ -256,9 +257,15 @@ def test_websocket_clients_of_either_api_worker_see_the_celery_workers_events(
     run_across_workers(shared_stack.server, mmlu_dev_files(datasets_dir))
 
 
-def kill_one_api_worker(stack: Stack) -> None:
-    worker = psutil.Process(stack.server.process.pid).children()[0]
-    os.kill(worker.pid, signal.SIGKILL)
+def kill_api_worker(server: LiveServer, pid: int) -> None:
+    """SIGKILL one gunicorn worker; gunicorn starts another in its place."""
+    os.kill(pid, signal.SIGKILL)
+    # The client's kept-alive connection may have been to the dead worker.
+    client = httpx2.Client(
+        base_url=server.base_url, timeout=30, headers=server.client.headers
+    )
+    server.client.close()
+    server.client = client
 
 
 def replace_one_celery_worker(stack: Stack, graceful: bool) -> None:
@@ -279,7 +286,8 @@ def test_a_benchmark_survives_kill_9_of_a_worker_with_every_cell_stored_once(
     benchmark_id = create(shared_stack.server, datasets_dir)
     done = wait_for_cells(shared_stack.server, benchmark_id, 20)
     if victim == "api-worker":
-        kill_one_api_worker(shared_stack)
+        workers = psutil.Process(shared_stack.server.process.pid).children()
+        kill_api_worker(shared_stack.server, workers[0].pid)
     else:
         replace_one_celery_worker(shared_stack, graceful=victim.endswith("sigterm"))
 
@@ -336,7 +344,7 @@ def test_embedded_api_workers_resume_a_killed_workers_benchmark(
                     r'^\[(\d+)\] \S+ - "POST /v1/benchmarks ', server.log(), re.M
                 )
             }
-            os.kill(runner, signal.SIGKILL)
+            kill_api_worker(server, runner)
             assert done < TOTAL_CELLS
             assert_same_as_embedded(server, benchmark_id, reference)
             log = server.log()

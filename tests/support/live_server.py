@@ -103,7 +103,7 @@ def live_server(
         client.headers["Authorization"] = f"Bearer {token}"
         yield server
     finally:
-        client.close()
+        server.client.close()  # a test may have replaced it
         server.stop()
 
 
