@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4, help="per chunk")
     parser.add_argument("--worker-concurrency", type=int, default=4)
-    parser.add_argument("--chunk-size", type=int, default=10)
+    parser.add_argument("--chunk-size", type=int, default=16)
     args = parser.parse_args()
 
     with (
