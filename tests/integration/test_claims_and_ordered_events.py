@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from app.benchmarks.claims import RunClaims
 from app.events import Event, EventBus
-from tests.support.postgres import postgres_available, temporary_database
+from tests.support.postgres import require_postgres, temporary_database
 from tests.support.redis import REDIS_URL, redis_prefix
 
 
 @pytest.fixture
 def claims() -> Iterator[RunClaims]:
-    problem = postgres_available()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
+    require_postgres()
     with temporary_database() as url:
         claims = RunClaims(url.replace("postgresql://", "postgresql+psycopg://"))
         yield claims
