@@ -77,9 +77,15 @@ def main() -> int:
     env = dict(os.environ)
     if env.get("CI") == "true":
         env["LTB_REQUIRE_BROWSER"] = "1"  # in CI the browser test must run
-    return subprocess.run(
-        [str(BIN / "tox"), "run", *rest], cwd=ROOT, env=env
-    ).returncode
+    # The whole suite runs its tox envs two at a time: the long py env (real model,
+    # live servers) beside the others, one after another. --parallel-live keeps
+    # every env's output in the log. With arguments, tox runs exactly those.
+    tox = (
+        ["run", *rest]
+        if rest
+        else ["run-parallel", "--parallel", "auto", "--parallel-live"]
+    )
+    return subprocess.run([str(BIN / "tox"), *tox], cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":

@@ -10,11 +10,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+
 from app.auth import audit
 from app.auth.audit import AuditAction
 from app.auth.permissions import Role
 from app.errors import ConfigurationError, LTBError
+from app.observability.logs import configure_logging
 from app.settings import Settings
+from app.store.database import Database
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.jobs.dispatch import CeleryExecutor
@@ -28,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        log_format = Settings.from_env().log_format
+    except ConfigurationError:
+        log_format = "text"  # the command reports the bad setting itself
+    configure_logging(log_format)
     try:
         result: int = args.command(args)
     except (ConfigurationError, LTBError) as e:
@@ -50,17 +58,20 @@ def serve(args: argparse.Namespace) -> int:
     settings.bind_host_port()  # a malformed address fails here, clearly
     settings.check_shared_state()
 
-    # Migrate, make the JWT secret and the first admin once here, before any worker
-    # starts: workers doing it themselves would race (and a loser would crash).
+    # Make the JWT secret and the first admin once here, before any worker starts,
+    # and migrate (development) or check that `ltb db upgrade` did (production):
+    # workers doing it themselves would race (and a loser would crash).
     from app.jobs.dispatch import CeleryExecutor
     from app.main import build_runtime
 
     runtime = build_runtime(settings.with_jwt_secret())
+    _warn_if_pools_exceed_server(settings, runtime.db)
     if isinstance(runtime.engine, CeleryExecutor):
         _requeue(runtime.engine)
     runtime.db.dispose()
 
-    os.environ["LTB_MIGRATED"] = "1"
+    # The workers only check that the schema is current; they never migrate.
+    os.environ["LTB_AUTO_MIGRATE"] = "false"
     argv = ["gunicorn", "--config", str(GUNICORN_CONF), "app.main:asgi_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
 
@@ -72,9 +83,7 @@ def _requeue(executor: CeleryExecutor) -> None:
     try:
         executor.requeue_unfinished()
     except Exception:
-        logging.getLogger(__name__).exception(
-            "cannot queue the unfinished benchmarks' chunks now"
-        )
+        logger.exception("cannot queue the unfinished benchmarks' chunks now")
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -110,10 +119,30 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def db_upgrade(_args: argparse.Namespace) -> int:
-    """Apply pending migrations to DATABASE_URL."""
-    from app.store.database import Database
+def _warn_if_pools_exceed_server(settings: Settings, db: Database) -> None:
+    # Each worker may open its pool plus overflow; PostgreSQL refuses connections
+    # past max_connections (less those reserved for superusers).
+    if db.dialect != "postgresql":
+        return
+    with db.engine.connect() as connection:
+        allowed = int(connection.execute(text("SHOW max_connections")).scalar_one())
+        reserved = int(
+            connection.execute(text("SHOW superuser_reserved_connections")).scalar_one()
+        )
+    wanted = settings.workers * (settings.db_pool_size + settings.db_max_overflow)
+    if wanted > allowed - reserved:
+        logger.warning(
+            "%d workers may open %d database connections (LTB_DB_POOL_SIZE + "
+            "LTB_DB_MAX_OVERFLOW each) but PostgreSQL allows %d: lower them or "
+            "raise max_connections",
+            settings.workers,
+            wanted,
+            allowed - reserved,
+        )
 
+
+def db_upgrade(_args: argparse.Namespace) -> int:
+    """Apply pending migrations to DATABASE_URL (once per release, before serving)."""
     db = Database(Settings.from_env().resolved_database_url)
     db.upgrade()
     db.dispose()

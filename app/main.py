@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from app.errors import LTBError, NotFound
 from app.evaluators.registry import EvaluatorRegistry, builtin_registry
 from app.events import EventBus
 from app.graphql import install as install_graphql
+from app.observability.logs import configure_logging
 from app.observability.requests import RequestLogMiddleware, RequestStats
 from app.observability.sampler import MetricsSampler
 from app.plugins.metrics import register_plugin_metrics
@@ -39,6 +41,7 @@ from app.rest import envelope
 from app.rest.authorization import AuthorizationMiddleware
 from app.rest.context import RuntimeMiddleware
 from app.rest.cors import EnvelopeCORSMiddleware
+from app.rest.disconnect import DisconnectWatchMiddleware
 from app.rest.hygiene import MediaTypeMiddleware, PathMiddleware
 from app.rest.json import UTCJSONEncoder
 from app.rest.limits import BodySizeLimitMiddleware
@@ -53,7 +56,7 @@ from app.rest.validation import (
 )
 from app.runtime import Runtime
 from app.settings import Settings
-from app.store.database import Database
+from app.store.database import Database, PoolSize
 from app.websocket.endpoint import WebSocketEndpoint
 from app.websocket.hub import Hub
 
@@ -118,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         events=runtime.events,
         stats=stats,
+        routes=_contract_routes(),
     )
     _add_cors(app, settings)
     app.add_middleware(
@@ -145,6 +149,12 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
     )
+    # Lets a streamed export stop when its client hangs up (see the module).
+    app.add_middleware(
+        DisconnectWatchMiddleware,
+        position=MiddlewarePosition.BEFORE_VALIDATION,
+        path_suffixes=("/export",),
+    )
     if settings.enable_websocket:
         app.add_middleware(
             WebSocketEndpoint,
@@ -160,9 +170,16 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Connect and migrate the database, ensure an admin, load providers and plugins."""
-    db = Database(settings.resolved_database_url)
-    db.upgrade()
+    """Connect and migrate the database, ensure an admin, load providers and plugins.
+
+    Without ``auto_migrate`` (production) the database must already be at the
+    schema of this code (`ltb db upgrade`); otherwise this refuses to go on.
+    """
+    db = Database(settings.resolved_database_url, pool_size(settings))
+    if settings.auto_migrate:
+        db.upgrade()
+    else:
+        db.require_current_schema()
     assert settings.jwt_secret, "with_jwt_secret() always sets it"
     auth = AuthService(db, settings.jwt_secret, settings.jwt_expiration)
     auth.ensure_admin(settings.admin_password)
@@ -180,6 +197,13 @@ def build_runtime(settings: Settings) -> Runtime:
     plugins = PluginService.load(db, events, settings)
     register_plugin_metrics(evaluators, plugins)
     return Runtime(settings, db, auth, providers, engine, events, evaluators, plugins)
+
+
+def pool_size(settings: Settings) -> PoolSize:
+    """The database connection pool of one process, from the settings."""
+    return PoolSize(
+        settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s
+    )
 
 
 def _executor(
@@ -202,10 +226,9 @@ def _executor(
 
 def asgi_app() -> FlaskApp:
     """Entry point for gunicorn/uvicorn: the app configured from the environment."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return create_app()
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    return create_app(settings)
 
 
 def _lifespan(runtime: Runtime, hub: Hub, sampler: MetricsSampler) -> Any:
@@ -270,10 +293,25 @@ def _add_cors(app: FlaskApp, settings: Settings) -> None:
     )
 
 
-def _contract_methods() -> dict[str, frozenset[str]]:
+@functools.cache
+def _contract_paths() -> dict[str, Any]:
     with (SPEC_DIR / SPEC_FILE).open(encoding="utf-8") as f:
-        spec = yaml.safe_load(f)
-    return allowed_methods(spec["paths"])
+        paths: dict[str, Any] = yaml.safe_load(f)["paths"]
+    return paths
+
+
+def _contract_methods() -> dict[str, frozenset[str]]:
+    return allowed_methods(_contract_paths())
+
+
+def _contract_routes() -> dict[str, str]:
+    # operationId -> path template: the route label of the request metrics.
+    return {
+        operation["operationId"]: path
+        for path, item in _contract_paths().items()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
 
 
 def _validators() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from app.benchmarks.executor import Executor
 from app.errors import ServiceUnavailable
 from app.evaluators.registry import EvaluatorRegistry
 from app.events import EventBus
+from app.observability.logs import REQUEST_ID
 from app.plugins.service import PluginService
 from app.providers.registry import ProviderRegistry
 from app.settings import Settings
@@ -48,9 +49,16 @@ class Runtime:
         if self.loop is None or self.loop.is_closed():
             coro.close()
             raise ServiceUnavailable("The server is starting up or shutting down")
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        # The loop runs the coroutine in a context of its own: carry the request id.
+        carried = _with_request_id(coro, REQUEST_ID.get())
+        future = asyncio.run_coroutine_threadsafe(carried, self.loop)
         return future.result(timeout)
 
     def uptime_seconds(self) -> int:
         """Whole seconds since this process started serving."""
         return int(time.monotonic() - self.started_at)
+
+
+async def _with_request_id(coro: Coroutine[Any, Any, T], request_id: str | None) -> T:
+    REQUEST_ID.set(request_id)  # in the task's own context: nobody else sees it
+    return await coro

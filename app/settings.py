@@ -63,17 +63,18 @@ class Settings:
     # "development" (the embedded default) or "production" (refuses unsafe settings).
     environment: str = "development"
     redis_url: str | None = None
+    # The Celery broker (Redis or RabbitMQ; REDIS_URL when unset). /health/ready
+    # checks it when set.
+    celery_broker_url: str | None = None
     # Prefix of every Redis key the server writes (rate-limit counters).
     redis_prefix: str = "ltb"
     # Who runs benchmark cells: "embedded" (tasks on each API worker's event loop)
     # or "celery" (chunks of cells as Celery tasks, run by `ltb worker`).
     executor: str = "embedded"
-    # The Celery broker (Redis or RabbitMQ); REDIS_URL when unset.
-    celery_broker_url: str | None = None
     # Cells per Celery task: small enough that a lost worker costs little.
     celery_chunk_size: int = 16
     # Seconds before Redis redelivers a chunk whose worker never acknowledged it
-    # (a worker killed mid-chunk). Longer than a chunk takes; see docs/settings.
+    # (a worker killed mid-chunk); longer than a chunk takes (README).
     celery_visibility_timeout_s: int = 600
     # Steady requests per second per user (per address when anonymous), and how
     # many more a client may send at once above it.
@@ -116,6 +117,20 @@ class Settings:
     graphql_max_cost: int = 5000
     # Mutation fields one request may hold (each may call a provider).
     graphql_max_mutations: int = 5
+    # When set, GET /metrics needs "Authorization: Bearer <this token>".
+    metrics_token: str | None = None
+    # "json" (one object a line, with the request id) or "text".
+    log_format: str = "text"
+    # SQLAlchemy's pool per worker process (PostgreSQL): connections kept open, and
+    # how many more may be opened at busy times. Together they cover the handler
+    # threads; the whole server may open workers x (size + overflow) connections.
+    db_pool_size: int = 10
+    db_max_overflow: int = 22
+    # Seconds a handler waits for a pooled connection before failing.
+    db_pool_timeout_s: float = 30.0
+    # Apply pending migrations at start-up. Off in production, where `ltb db
+    # upgrade` runs once per release and a server refuses a database behind it.
+    auto_migrate: bool = True
     # Provider environment (API keys) is read from here, so tests can pass their own.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -123,6 +138,10 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables, with embedded-mode defaults."""
         env = dict(os.environ if environ is None else environ)
+        environment = _choice(env, "LTB_ENV", ("development", "production"))
+        production = environment == "production"
+        handler_threads = _positive_int(env, "LTB_HANDLER_THREADS", 32)
+        db_pool_size = _positive_int(env, "LTB_DB_POOL_SIZE", 10)
         return cls(
             bind_address=env.get("BIND_ADDRESS") or DEFAULT_BIND_ADDRESS,
             data_dir=Path(env.get("LTB_DATA_DIR") or "data"),
@@ -133,12 +152,12 @@ class Settings:
             providers_file=env.get("LTB_PROVIDERS_FILE") or None,
             enable_swagger=_boolean(env, "ENABLE_SWAGGER", True),
             workers=_positive_int(env, "LTB_WORKERS", 1),
-            handler_threads=_positive_int(env, "LTB_HANDLER_THREADS", 32),
-            environment=_choice(env, "LTB_ENV", ("development", "production")),
+            handler_threads=handler_threads,
+            environment=environment,
             redis_url=env.get("REDIS_URL") or None,
+            celery_broker_url=env.get("CELERY_BROKER_URL") or None,
             redis_prefix=env.get("LTB_REDIS_PREFIX") or "ltb",
             executor=_choice(env, "LTB_EXECUTOR", ("embedded", "celery")),
-            celery_broker_url=env.get("CELERY_BROKER_URL") or None,
             celery_chunk_size=_positive_int(env, "LTB_CELERY_CHUNK_SIZE", 16),
             celery_visibility_timeout_s=_positive_int(
                 env, "LTB_CELERY_VISIBILITY_TIMEOUT", 600
@@ -171,6 +190,18 @@ class Settings:
             graphql_max_depth=_positive_int(env, "GRAPHQL_MAX_DEPTH", 15),
             graphql_max_cost=_positive_int(env, "GRAPHQL_MAX_COST", 5000),
             graphql_max_mutations=_positive_int(env, "GRAPHQL_MAX_MUTATIONS", 5),
+            metrics_token=env.get("METRICS_TOKEN") or None,
+            log_format=_choice(
+                env,
+                "LTB_LOG_FORMAT",
+                ("json", "text") if production else ("text", "json"),
+            ),
+            db_pool_size=db_pool_size,
+            db_max_overflow=_non_negative_int(
+                env, "LTB_DB_MAX_OVERFLOW", max(handler_threads - db_pool_size, 0)
+            ),
+            db_pool_timeout_s=_positive_float(env, "LTB_DB_POOL_TIMEOUT", 30.0),
+            auto_migrate=_boolean(env, "LTB_AUTO_MIGRATE", not production),
             environ=env,
         )
 

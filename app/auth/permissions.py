@@ -34,6 +34,9 @@ PUBLIC: frozenset[Role] = frozenset()
 # An operation missing here is refused for everybody: new operations must be added.
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "get_health": PUBLIC,
+    # Probes and scrapers send no credential; METRICS_TOKEN can guard /metrics.
+    "get_readiness": PUBLIC,
+    "get_metrics": PUBLIC,
     "login": PUBLIC,
     "create_api_key": KEY_MANAGERS,
     "list_api_keys": KEY_MANAGERS,
@@ -52,6 +55,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "get_benchmark": ALL_ROLES,
     "cancel_benchmark": RUNNERS,
     "get_benchmark_results": ALL_ROLES,
+    "get_benchmark_comparison": ALL_ROLES,
+    "export_benchmark": ALL_ROLES,
+    "get_benchmark_manifest": ALL_ROLES,
     "list_evaluators": ALL_ROLES,
     "create_evaluation": RUNNERS,
     "list_evaluations": ALL_ROLES,

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.benchmarks.aggregate import CellFigures, aggregate_targets
+from app.benchmarks.aggregate import benchmark_results, read_cell_table
 from app.benchmarks.extraction import extract_choice, extract_number, score_answer
 from app.benchmarks.items import item_from_row
 from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
@@ -49,6 +49,7 @@ from app.evaluators.base import (
 from app.evaluators.judge import JudgeUsage
 from app.evaluators.registry import EvaluatorRegistry
 from app.events import Event, EventBus, Topic
+from app.observability.metrics import record_benchmark_cell
 from app.providers.pricing import cost_usd
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
@@ -164,9 +165,9 @@ class CellRunner:
             for target_index, position, repeat in work:
                 if plan.benchmark_id in self._cancelled:
                     raise asyncio.CancelledError
-                pending.append(
-                    await self._run_cell(plan, target_index, position, repeat)
-                )
+                cell = await self._run_cell(plan, target_index, position, repeat)
+                record_benchmark_cell(cell)
+                pending.append(cell)
 
         finished = asyncio.Event()
 
@@ -396,22 +397,18 @@ class CellRunner:
         """Store the results; returns the cell count and the results (None when a
         cancel came first)."""
         with self.db.session() as session:
-            rows = session.execute(
-                select(
-                    BenchmarkCell.target_index,
-                    BenchmarkCell.correct,
-                    BenchmarkCell.error,
-                    BenchmarkCell.latency_ms,
-                    BenchmarkCell.prompt_tokens,
-                    BenchmarkCell.completion_tokens,
-                    BenchmarkCell.cost_usd,
-                    BenchmarkCell.metrics,
-                    BenchmarkCell.judge_usage,
-                ).where(BenchmarkCell.benchmark_id == plan.benchmark_id)
-            )
-            figures = [CellFigures(*r) for r in rows]
+            benchmark = session.get(Benchmark, plan.benchmark_id)
+            assert benchmark is not None, "a running benchmark is never deleted"
             names = [m.info.name for m in plan.metrics]
-            results = aggregate_targets(plan.targets, figures, names)
+            table = read_cell_table(session, benchmark, names)
+            results = benchmark_results(
+                plan.targets,
+                table,
+                benchmark.seed,
+                plan.repeats,
+                [m.info.describe() for m in plan.metrics],
+            )
+            stored = sum(t.items for t in table.totals)
             # Only a benchmark still running completes: a cancel wins the race.
             completed = session.execute(
                 update(Benchmark)
@@ -426,9 +423,9 @@ class CellRunner:
                 )
             )
         if completed.rowcount == 0:  # type: ignore[attr-defined]
-            return len(figures), None
+            return stored, None
         logger.info("benchmark %s completed", plan.benchmark_id)
-        return len(figures), results
+        return stored, results
 
     def _fail(self, benchmark_id: str, reason: str) -> dict[str, Any] | None:
         """Mark an unfinished benchmark failed; returns its progress event data."""

@@ -37,3 +37,12 @@ def build_prompt(item: DatasetItem) -> str:
     if item.answer_type == "text":
         return question
     raise ValueError(f"item {item.key!r} has unknown answer type {item.answer_type!r}")
+
+
+def template_texts() -> dict[str, str]:
+    """The template of each answer type, with its placeholders, for run manifests."""
+    return {
+        "choice": f"{{question}}\n\n{{options}}\n\n{_CHOICE_INSTRUCTION}",
+        "number": f"{{question}}\n\n{_NUMBER_INSTRUCTION}",
+        "text": "{question}",
+    }

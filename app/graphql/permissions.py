@@ -30,6 +30,7 @@ ROOT_FIELD_OPERATIONS: dict[tuple[str, str], str] = {
     ("Query", "dataset"): "get_dataset",
     ("Query", "benchmarks"): "list_benchmarks",
     ("Query", "benchmark"): "get_benchmark",
+    ("Query", "benchmarkComparison"): "get_benchmark_comparison",
     ("Mutation", "createCompletion"): "create_completion",
     ("Mutation", "createBenchmark"): "create_benchmark",
     ("Mutation", "cancelBenchmark"): "cancel_benchmark",

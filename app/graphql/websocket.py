@@ -38,6 +38,7 @@ from app.graphql.errors import ErrorLog, format_error
 from app.graphql.execution import validation_rules
 from app.graphql.permissions import GRAPHQL_OPERATION
 from app.graphql.schema import executable_schema
+from app.observability.metrics import OPEN_WEBSOCKETS
 from app.rest.context import runtime_of_scope
 from app.runtime import Runtime
 from app.settings import Settings
@@ -152,6 +153,7 @@ class TransportWSConnection:
             await self.websocket.close(CLOSE_SUBPROTOCOL, "Subprotocol not acceptable")
             return
         await self.websocket.accept(SUBPROTOCOL)
+        OPEN_WEBSOCKETS.labels("/graphql").inc()
         try:
             await self._first_message()
             while True:
@@ -159,6 +161,7 @@ class TransportWSConnection:
         except (WebSocketDisconnect, _Closed):
             pass
         finally:
+            OPEN_WEBSOCKETS.labels("/graphql").dec()
             for task in self.operations.values():
                 task.cancel()
             await asyncio.gather(*self.operations.values(), return_exceptions=True)

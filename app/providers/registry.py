@@ -13,6 +13,7 @@ from app.providers.anthropic_messages import AnthropicMessagesProvider
 from app.providers.base import Provider
 from app.providers.config import ModelPrice, ProviderConfig
 from app.providers.limiter import LimitedProvider, SharedSlots
+from app.providers.metered import MeteredProvider
 from app.providers.openai_chat import OpenAIChatProvider
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,9 @@ class ProviderRegistry:
             api_key = self._api_key(config)
             if api_key is None and config.api_key_env is not None:
                 raise failures.missing_key(name, config.api_key_env)
-            provider = _FACTORIES[config.kind](config, api_key)
+            provider = MeteredProvider(_FACTORIES[config.kind](config, api_key), config)
             if self._shared_slots is not None:
+                # Outside the meter: waiting for a shared slot is not a call.
                 provider = LimitedProvider(
                     provider, self._shared_slots, config.max_concurrency
                 )

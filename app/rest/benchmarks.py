@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, request
+
 from app.benchmarks import runs, service
+from app.benchmarks.comparison import compare_benchmark
+from app.benchmarks.export import (
+    ExportFormat,
+    benchmark_manifest,
+    check_exportable,
+    export_chunks,
+)
 from app.rest.context import caller, client_address, runtime
+from app.rest.disconnect import client_gone
 from app.rest.pagination import offset_of, page_of
 
 
@@ -42,3 +52,30 @@ def get_benchmark_results(
         runtime().db, id_, offset_of(page, page_size), page_size, target
     )
     return page_of(items, total, page, page_size)
+
+
+def get_benchmark_comparison(id_: str) -> dict[str, Any]:
+    """Paired comparison of every pair of targets on the cells stored so far."""
+    return compare_benchmark(runtime().db, id_)
+
+
+def export_benchmark(
+    id_: str, format_: str = "csv", target: int | None = None
+) -> Response:
+    """Stream the stored cells; a 404 is decided before the stream starts."""
+    db = runtime().db
+    check_exportable(db, id_)
+    chosen = ExportFormat(format_)
+    return Response(
+        export_chunks(db, id_, chosen, target, stop=client_gone(request.environ)),
+        mimetype=chosen.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="benchmark-{id_}.{chosen}"'
+        },
+    )
+
+
+def get_benchmark_manifest(id_: str) -> dict[str, Any]:
+    """What it takes to reproduce the run."""
+    context = runtime()
+    return benchmark_manifest(context.db, context.evaluators, id_)

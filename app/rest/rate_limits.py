@@ -39,7 +39,7 @@ from app.settings import Settings
 logger = logging.getLogger(__name__)
 
 # Probes must never be refused; the operationIds of openapi/openapi.yaml.
-_EXEMPT_OPERATIONS = frozenset({"get_health"})
+_EXEMPT_OPERATIONS = frozenset({"get_health", "get_readiness", "get_metrics"})
 _LOGIN_OPERATION = "login"
 # Scopes name the counters: one budget per caller for all requests, one for logins.
 _REQUESTS_SCOPE = "requests"

@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.logs import REQUEST_ID
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _SCOPE_KEY = "ltb.request_id"
 # An incoming id is kept only if it is short and harmless in logs and headers.
@@ -48,7 +50,12 @@ class RequestIdMiddleware:
                 message["headers"] = out
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        # Every line logged while serving this request carries its id.
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 def _incoming_id(scope: Scope) -> str | None:

@@ -5,26 +5,42 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# A PostgreSQL server that does not answer fails the connection after this long.
+CONNECT_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class PoolSize:
+    """Connections one process keeps (size), may add when busy, and waits for."""
+
+    size: int = 10
+    max_overflow: int = 22
+    timeout_s: float = 30.0
 
 
 class Database:
     """One SQLAlchemy engine and its session factory for this process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolSize | None = None) -> None:
         self.url = url
-        self.engine = _create_engine(url)
+        self.engine = _create_engine(url, pool or PoolSize())
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -47,8 +63,7 @@ class Database:
 
     def upgrade(self) -> None:
         """Apply every pending Alembic migration."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config = _alembic_config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -56,15 +71,42 @@ class Database:
             "database migrated to head: %s", self.engine.url.render_as_string()
         )
 
+    def require_current_schema(self) -> None:
+        """Refuse a database whose schema is not the one this code was written for."""
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        if current != head:
+            raise ConfigurationError(
+                f"The database schema is at revision {current or 'none (empty)'}, "
+                f"this version of the server needs {head}: run `ltb db upgrade` "
+                "(with the same DATABASE_URL) before starting the server",
+                details={"database_revision": current, "required_revision": head},
+            )
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
 
 
-def _create_engine(url: str) -> Engine:
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _create_engine(url: str, pool: PoolSize) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        postgresql = parsed.get_backend_name() == "postgresql"
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool.size,
+            max_overflow=pool.max_overflow,
+            pool_timeout=pool.timeout_s,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S} if postgresql else {},
+        )
 
     if parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from app.events import Event, EventBus, Topic
+from app.observability.metrics import OPEN_WEBSOCKETS
 from app.websocket import messages
 from app.websocket.messages import CloseCode
 
@@ -103,11 +104,14 @@ class Hub:
 
     def add(self, connection: Connection) -> None:
         """Register an open connection."""
+        if connection.id not in self._connections:
+            OPEN_WEBSOCKETS.labels("/ws").inc()
         self._connections[connection.id] = connection
 
     def remove(self, connection: Connection) -> None:
         """Forget a closed connection."""
-        self._connections.pop(connection.id, None)
+        if self._connections.pop(connection.id, None) is not None:
+            OPEN_WEBSOCKETS.labels("/ws").dec()
 
     def _on_event(self, event: Event) -> None:
         text: str | None = None

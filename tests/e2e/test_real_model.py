@@ -26,10 +26,12 @@ pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "e2e-admin-password"
 # The whole dev split is imported; a sample of it is run, because llama.cpp on two
-# cores answers about one MMLU prompt a second and CI has minutes, not hours. The
-# full 285-item run is the README's manual walkthrough (figures in the issue note).
-MMLU_SAMPLE = 60
-GSM8K_SAMPLE = 4
+# cores answers about one MMLU prompt a second and the whole suite has 20 minutes.
+# 20 items x 2 targets still see progress move and every aggregate checked against
+# its cells, on both databases. The full 285-item run is the README's manual
+# walkthrough (figures in the issue note).
+MMLU_SAMPLE = 20
+GSM8K_SAMPLE = 2
 GSM8K_MAX_TOKENS = 160
 TARGETS = [
     {"provider": "local", "model": MODEL_ALIAS, "parameters": {"temperature": 0}},
@@ -170,7 +172,7 @@ def test_a_server_killed_mid_benchmark_resumes_and_stores_every_cell_once(
                 "providers": TARGETS,
                 "dataset": mmlu["id"],
                 "metrics": ["accuracy"],
-                "iterations": 30,
+                "iterations": 12,
                 "concurrency": 2,
             },
         ).json()
@@ -178,11 +180,11 @@ def test_a_server_killed_mid_benchmark_resumes_and_stores_every_cell_once(
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             done = first.client.get(f"/v1/benchmarks/{benchmark_id}").json()
-            if done["completed_cells"] >= 10:
+            if done["completed_cells"] >= 6:
                 break
             time.sleep(0.2)
         first.kill()
-    assert 10 <= done["completed_cells"] < 60
+    assert 6 <= done["completed_cells"] < 24
 
     with live_server(data_dir, env, ADMIN_PASSWORD) as second:
         states = wait_for_benchmark(second, benchmark_id, 600)
@@ -191,4 +193,4 @@ def test_a_server_killed_mid_benchmark_resumes_and_stores_every_cell_once(
 
     assert "resuming benchmark" in log
     assert_results_match_cells(states[-1], cells)
-    assert len(cells) == 60
+    assert len(cells) == 24

@@ -89,15 +89,21 @@ def as_graphql_benchmark(rest: dict[str, Any]) -> dict[str, Any]:
         None
         if results is None
         else [
-            {
-                **r,
+            # The fields BENCHMARK_FIELDS selects (results have more: intervals...).
+            {k: v for k, v in r.items() if k in RESULT_FIELDS}
+            | {
                 "parameters": _parameters(r["parameters"]),
+                "latencyMs": {k: r["latencyMs"][k] for k in LATENCY_FIELDS},
                 "metrics": [{"name": k, "mean": v} for k, v in r["metrics"].items()],
             }
             for r in results["targets"]
         ]
     )
     return view
+
+
+RESULT_FIELDS = re.findall(r"\w+", BENCHMARK_FIELDS.split("results {")[1])
+LATENCY_FIELDS = ("p50", "p95", "p99", "mean")
 
 
 def _parameters(parameters: dict[str, Any] | None) -> dict[str, Any] | None:

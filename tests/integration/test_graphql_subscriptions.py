@@ -106,6 +106,11 @@ def test_progress_rises_to_one_and_ends_with_the_results_rest_reports(
     assert final["results"] == [
         {k: v for k, v in target.items() if k in final["results"][0]}
         | {"metrics": [{"name": n, "mean": m} for n, m in target["metrics"].items()]}
+        | {
+            "latencyMs": {
+                k: target["latencyMs"][k] for k in ("p50", "p95", "p99", "mean")
+            }
+        }
         for target in camel(rest["results"]["targets"])
     ]
     assert len(final["results"][0]) >= 12  # every field PROGRESS selects

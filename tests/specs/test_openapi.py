@@ -24,6 +24,10 @@ BASELINE_PATH = REPO / "openapi" / "baseline" / "v1.yaml"
 # The only operations anyone may call without a credential.
 PUBLIC_OPERATIONS = {
     "get_health",
+    # Probes and scrapers: unauthenticated, as they expect (METRICS_TOKEN can make
+    # /metrics ask for a token of its own, checked by the handler).
+    "get_readiness",
+    "get_metrics",
     "login",
     # The GraphiQL page and its files hold no data; a browser opens them without
     # a credential (queries from it carry one).

@@ -17,6 +17,7 @@ from ariadne import (
 )
 
 from app.benchmarks import runs, service
+from app.benchmarks.comparison import compare_benchmark
 from app.benchmarks.lifecycle import BenchmarkStatus
 from app.benchmarks.progress import progress_of_view
 from app.events import Event, Topic
@@ -46,6 +47,7 @@ latency = ObjectType("LatencySummary")
 for percentile in ("p50", "p95", "p99"):
     latency.set_alias(percentile, percentile)
 target_result = ObjectType("TargetResult")
+pair_comparison = ObjectType("PairComparison")
 
 
 @target_result.field("metrics")
@@ -53,6 +55,32 @@ def resolve_target_metrics(result: dict[str, Any], _info: Info) -> list[dict[str
     """REST's {name: mean} map, as a list in the benchmark's metric order."""
     means: dict[str, float | None] = result.get("metrics") or {}
     return [{"name": name, "mean": mean} for name, mean in means.items()]
+
+
+@target_result.field("metricIntervals")
+def resolve_metric_intervals(
+    result: dict[str, Any], _info: Info
+) -> list[dict[str, Any]]:
+    """REST's {name: interval or null} map, as a list; n is 0 without values."""
+    intervals: dict[str, dict[str, Any] | None] = result.get("metric_intervals") or {}
+    return [
+        {"name": name, "n": 0} if interval is None else {"name": name, **interval}
+        for name, interval in intervals.items()
+    ]
+
+
+@pair_comparison.field("metrics")
+def resolve_pair_metrics(pair: dict[str, Any], _info: Info) -> list[dict[str, Any]]:
+    """REST's {name: test or null} map, as a list in the benchmark's metric order."""
+    tests: dict[str, dict[str, Any] | None] = pair["metrics"]
+    return [{"name": name, "test": test} for name, test in tests.items()]
+
+
+@query.field("benchmarkComparison")
+def resolve_benchmark_comparison(_obj: Any, info: Info, id: str) -> dict[str, Any]:
+    """The same comparison as GET /v1/benchmarks/{id}/comparison."""
+    check_parameter("ResourceId", id, "id")
+    return compare_benchmark(info.context.runtime.db, id)
 
 
 @query.field("benchmarks")
@@ -189,6 +217,22 @@ def resolve_results(view: dict[str, Any], _info: Info) -> list[dict[str, Any]] |
     return targets
 
 
+@benchmark.field("frontier")
+def resolve_frontier(view: dict[str, Any], _info: Info) -> dict[str, Any] | None:
+    """The frontiers of a completed benchmark's results, else null."""
+    results = view.get("results")
+    return None if results is None else results.get("frontier")
+
+
+@benchmark.field("resultStatistics")
+def resolve_result_statistics(
+    view: dict[str, Any], _info: Info
+) -> dict[str, Any] | None:
+    """How a completed benchmark's intervals were computed, else null."""
+    results = view.get("results")
+    return None if results is None else results.get("statistics")
+
+
 def _without_nulls(value: Any) -> Any:
     # An explicit null in a GraphQL input means "not given", as an absent key does
     # in a REST body (whose schema has no nullable input field).
@@ -224,4 +268,5 @@ BINDABLES: list[SchemaBindable] = [
     progress,
     latency,
     target_result,
+    pair_comparison,
 ]

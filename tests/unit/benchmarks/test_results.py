@@ -1,0 +1,341 @@
+"""Benchmark results and comparisons computed from cells, checked by hand and SciPy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
+
+from app.benchmarks.aggregate import CellFigures, benchmark_results, pareto, table_of
+from app.benchmarks.comparison import compare
+from app.benchmarks.export import csv_safe
+from tests.unit.benchmarks.test_inference import assert_like_scipys_paired_bootstrap
+
+TARGETS = [{"provider": "fake", "model": f"m{i}"} for i in range(3)]
+
+
+def cell(
+    target: int,
+    position: int,
+    correct: bool,
+    repeat: int = 0,
+    latency: float | None = 100.0,
+    cost: float | None = 0.001,
+    error: str | None = None,
+    metrics: dict[str, float | None] | None = None,
+    completion_tokens: int = 5,
+) -> CellFigures:
+    return CellFigures(
+        target,
+        position,
+        repeat,
+        correct,
+        error,
+        latency,
+        10,
+        completion_tokens,
+        cost,
+        metrics,
+    )
+
+
+def results_of(cells: list[CellFigures], targets: int = 1, **kw: Any) -> dict[str, Any]:
+    positions = sorted({c.item_position for c in cells})
+    names = kw.pop("metrics", ())
+    table = table_of(targets, positions, cells, names)
+    return benchmark_results(
+        TARGETS[:targets], table, seed=kw.get("seed", 0), repeats=kw.get("repeats", 1)
+    )
+
+
+def test_accuracy_has_its_wilson_interval_and_n_beside_it() -> None:
+    cells = [cell(0, p, correct=p % 3 != 0) for p in range(45)]  # 30 of 45
+
+    [target] = results_of(cells)["targets"]
+
+    low, high = proportion_confint(30, 45, method="wilson")
+    assert target["items"] == 45
+    assert target["correct"] == 30
+    assert target["accuracy_interval"] == {
+        "low": pytest.approx(low),
+        "high": pytest.approx(high),
+        "level": 0.95,
+        "method": "wilson",
+    }
+    assert target["small_sample"] is False
+
+
+def test_errors_count_as_wrong_and_leave_latency_and_metrics_out() -> None:
+    cells = [
+        cell(0, 0, True, latency=100.0, metrics={"bleu": 0.5}),
+        cell(0, 1, False, latency=300.0, metrics={"bleu": 0.1}),
+        cell(0, 2, False, latency=None, cost=None, error="boom", metrics=None),
+    ]
+
+    [target] = results_of(cells, metrics=["bleu"])["targets"]
+
+    assert (target["items"], target["errors"], target["correct"]) == (3, 1, 1)
+    assert target["latency_ms"]["n"] == 2
+    assert target["latency_ms"]["mean"] == 200.0
+    low_high = target["latency_ms"]["mean_interval"]
+    assert 100.0 <= low_high["low"] <= low_high["high"] <= 300.0
+    assert target["metrics"] == {"bleu": pytest.approx(0.3)}
+    assert target["metric_intervals"]["bleu"]["n"] == 2
+    assert target["metric_intervals"]["bleu"]["mean"] == pytest.approx(0.3)
+    # The error cell has no cost: the target is still priced by its other cells.
+    assert target["cost_usd"] == pytest.approx(0.002)
+    assert target["cost_per_correct_usd"] == pytest.approx(0.002)
+    assert target["small_sample"] is True
+
+
+def test_cost_per_correct_is_null_when_unpriced_or_nothing_is_correct() -> None:
+    unpriced = results_of([cell(0, 0, True, cost=None)])["targets"][0]
+    none_right = results_of([cell(0, 0, False)])["targets"][0]
+
+    assert unpriced["cost_usd"] is None
+    assert unpriced["cost_per_correct_usd"] is None
+    assert none_right["cost_per_correct_usd"] is None
+
+
+def test_tokens_per_second_are_completion_tokens_over_latency_seconds() -> None:
+    cells = [
+        cell(0, 0, True, latency=500.0, completion_tokens=10),
+        cell(0, 1, True, latency=1500.0, completion_tokens=30),
+        # An error's tokens and time are not generation speed.
+        cell(0, 2, False, latency=None, error="x", completion_tokens=0),
+    ]
+
+    [target] = results_of(cells)["targets"]
+
+    assert target["tokens_per_second"] == pytest.approx(40 / 2.0)
+
+
+def test_no_latency_gives_no_speed_and_no_intervals() -> None:
+    [target] = results_of([cell(0, 0, False, latency=None, error="x")])["targets"]
+
+    assert target["tokens_per_second"] is None
+    assert target["latency_ms"]["mean_interval"] is None
+    assert target["latency_ms"]["n"] == 0
+
+
+def test_repeats_flag_items_whose_verdict_changes() -> None:
+    verdicts = {0: [1, 1, 1], 1: [1, 0, 1], 2: [0, 0, 0], 3: [0, 0, 1]}
+    cells = [
+        cell(0, position, bool(v), repeat=r)
+        for position, vs in verdicts.items()
+        for r, v in enumerate(vs)
+    ]
+
+    [target] = results_of(cells, repeats=3)["targets"]
+
+    stats_ = target["repeat_stats"]
+    assert stats_["unstable_items"] == 2
+    assert stats_["unstable_item_positions"] == [1, 3]
+    # Per item p(1-p): 0, 2/9, 0, 2/9.
+    assert stats_["mean_item_variance"] == pytest.approx((2 / 9 + 2 / 9) / 4)
+
+
+def test_a_single_repeat_has_no_repeat_stats() -> None:
+    assert results_of([cell(0, 0, True)])["targets"][0]["repeat_stats"] is None
+
+
+def test_results_are_reproducible_from_the_seed() -> None:
+    rng = np.random.default_rng(1)
+    cells = [cell(0, p, True, latency=float(rng.exponential(200))) for p in range(50)]
+
+    first = results_of(cells, seed=3)
+    assert first == results_of(cells, seed=3)
+    assert first != results_of(cells, seed=4)
+    assert first["statistics"] == {"level": 0.95, "resamples": 2000, "seed": 3}
+
+
+def test_pareto_keeps_targets_no_other_beats_best_first() -> None:
+    points = [
+        (0, 0.9, 10.0),  # most accurate
+        (1, 0.8, 2.0),  # cheaper, less accurate: kept
+        (2, 0.7, 5.0),  # beaten by 1 on both
+        (3, 0.8, 2.0),  # ties 1 exactly: neither beats the other
+        (4, None, 1.0),  # unknown accuracy: left out
+        (5, 0.95, None),  # unpriced: left out
+    ]
+
+    assert pareto(points) == [0, 1, 3]
+
+
+def test_frontier_uses_cost_and_median_latency() -> None:
+    cells = [
+        *(cell(0, p, True, latency=900.0, cost=0.01) for p in range(4)),
+        *(cell(1, p, p < 2, latency=100.0, cost=0.001) for p in range(4)),
+        *(cell(2, p, p < 1, latency=500.0, cost=None) for p in range(4)),
+    ]
+
+    frontier = results_of(cells, targets=3)["frontier"]
+
+    assert frontier == {"accuracy_cost": [0, 1], "accuracy_latency": [0, 1]}
+
+
+def paired_cells(
+    verdicts: list[list[int]], latencies: list[list[float]] | None = None
+) -> list[CellFigures]:
+    return [
+        cell(
+            t,
+            p,
+            bool(v),
+            latency=latencies[t][p] if latencies else 100.0,
+            metrics={"score": float(v)},
+        )
+        for t, vs in enumerate(verdicts)
+        for p, v in enumerate(vs)
+    ]
+
+
+def test_comparison_matches_scipy_for_mcnemar_and_the_paired_tests() -> None:
+    rng = np.random.default_rng(12)
+    a = (rng.random(60) < 0.8).astype(int)
+    b = (rng.random(60) < 0.55).astype(int)
+    latency_a = rng.normal(400, 50, 60)
+    latency_b = latency_a + 30 + rng.normal(0, 20, 60)
+    cells = paired_cells([list(a), list(b)], [list(latency_a), list(latency_b)])
+    table = table_of(2, list(range(60)), cells, ["score"])
+
+    comparison = compare("bm", "completed", TARGETS[:2], table, seed=5)
+
+    [pair] = comparison["pairs"]
+    a_only = int(((a == 1) & (b == 0)).sum())
+    b_only = int(((a == 0) & (b == 1)).sum())
+    accuracy = pair["accuracy"]
+    assert (accuracy["a_only_correct"], accuracy["b_only_correct"]) == (a_only, b_only)
+    assert accuracy["p_value"] == pytest.approx(
+        stats.binomtest(a_only, a_only + b_only, 0.5).pvalue
+    )
+    assert accuracy["difference"] == pytest.approx(a.mean() - b.mean())
+    assert (
+        accuracy["interval"]["low"]
+        < accuracy["difference"]
+        < accuracy["interval"]["high"]
+    )
+    # Two targets: Holm leaves a single test's p-value alone.
+    assert accuracy["p_value_holm"] == accuracy["p_value"]
+
+    latency = pair["latency_ms"]
+    assert latency["difference"] == pytest.approx((latency_a - latency_b).mean())
+    interval = (latency["interval"]["low"], latency["interval"]["high"])
+    assert_like_scipys_paired_bootstrap(interval, latency_a, latency_b)
+    assert latency["p_value"] < 0.01  # a 30 ms shift over 60 items is clear
+    assert pair["metrics"]["score"]["difference"] == pytest.approx(a.mean() - b.mean())
+    assert pair["small_sample"] is False
+    assert comparison["items_compared"] == 60
+
+
+def test_more_than_two_targets_get_holm_adjusted_p_values_and_a_ranking() -> None:
+    rng = np.random.default_rng(4)
+    verdicts = [(rng.random(80) < p).astype(int) for p in (0.9, 0.5, 0.85)]
+    table = table_of(3, list(range(80)), paired_cells([list(v) for v in verdicts]), [])
+
+    comparison = compare("bm", "completed", TARGETS, table, seed=0)
+
+    raw = [pair["accuracy"]["p_value"] for pair in comparison["pairs"]]
+    expected = multipletests(raw, method="holm")[1]
+    assert [
+        p["accuracy"]["p_value_holm"] for p in comparison["pairs"]
+    ] == pytest.approx(list(expected))
+    significant = {
+        (p["a"], p["b"])
+        for p in comparison["pairs"]
+        if p["accuracy"]["p_value_holm"] < 0.05
+    }
+    order = comparison["ranking"]["order"]
+    accuracies = [v.mean() for v in verdicts]
+    assert [o["target_index"] for o in order] == sorted(
+        range(3), key=lambda t: -accuracies[t]
+    )
+    for entry in order:
+        t = entry["target_index"]
+        better = [
+            u
+            for u in range(3)
+            if accuracies[u] > accuracies[t] and (min(u, t), max(u, t)) in significant
+        ]
+        assert entry["rank"] == 1 + len(better)
+        assert entry["tied_with"] == [
+            u for u in range(3) if u != t and (min(u, t), max(u, t)) not in significant
+        ]
+
+
+def test_a_small_sample_is_flagged_and_ties_in_the_ranking() -> None:
+    table = table_of(2, list(range(6)), paired_cells([[1] * 6, [0] * 6]), [])
+
+    comparison = compare("bm", "running", TARGETS[:2], table, seed=0)
+
+    [pair] = comparison["pairs"]
+    assert pair["small_sample"] is True
+    # 6 of 6 discordant one way: p = 2 / 2^6. Significant, yet so few items
+    # that the flag and the notes say to read the interval instead.
+    assert pair["accuracy"]["p_value"] == pytest.approx(2 / 2**6)
+    assert any("only 6 paired items" in note for note in pair["notes"])
+    assert any("little power" in note for note in pair["notes"])
+    assert any("running" in note for note in pair["notes"])
+    assert comparison["complete"] is False
+
+
+def test_pairs_use_only_items_both_targets_answered() -> None:
+    cells = [cell(0, p, True) for p in range(10)] + [
+        cell(1, p, False) for p in range(4)
+    ]
+    table = table_of(2, list(range(10)), cells, [])
+
+    [pair] = compare("bm", "completed", TARGETS[:2], table, seed=0)["pairs"]
+
+    assert pair["n"] == 4
+    assert pair["accuracy"]["a_only_correct"] == 4
+    assert pair["latency_ms"]["n"] == 4
+
+
+def test_an_unpriced_target_has_no_cost_comparison_and_says_why() -> None:
+    cells = [cell(0, p, True) for p in range(5)] + [
+        cell(1, p, True, cost=None) for p in range(5)
+    ]
+    table = table_of(2, list(range(5)), cells, [])
+
+    [pair] = compare("bm", "completed", TARGETS[:2], table, seed=0)["pairs"]
+
+    assert pair["cost_usd"] is None
+    assert "cost_usd: target 1 has no price" in pair["notes"]
+
+
+def test_no_cells_compare_to_empty_pairs_without_failing() -> None:
+    table = table_of(2, [0, 1], [], [])
+
+    comparison = compare("bm", "pending", TARGETS[:2], table, seed=0)
+
+    [pair] = comparison["pairs"]
+    assert pair["n"] == 0
+    assert pair["accuracy"] is None
+    assert pair["latency_ms"] is None
+    assert [o["rank"] for o in comparison["ranking"]["order"]] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1", "'+1"),
+        ("-5", "'-5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("Answer: B", "Answer: B"),
+        ("", ""),
+        (-5.0, -5.0),  # numbers stay numbers
+        (3, 3),
+    ],
+)
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(
+    value: object, expected: object
+) -> None:
+    assert csv_safe(value) == expected
