@@ -1,4 +1,5 @@
-"""The ``ltb`` command: serve the API, migrate the database, manage users."""
+"""The ``ltb`` command: serve the API, migrate the database, manage users, and run
+benchmarks on a server (``ltb bench``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from sqlalchemy import text
 from app.auth import audit
 from app.auth.audit import AuditAction
 from app.auth.permissions import Role
+from app.cli_bench import add_commands as add_bench_commands
+from app.client import ClientError
 from app.errors import ConfigurationError, LTBError
 from app.observability.logs import configure_logging
 from app.settings import Settings
@@ -38,12 +41,21 @@ def main(argv: list[str] | None = None) -> int:
         log_format = Settings.from_env().log_format
     except ConfigurationError:
         log_format = "text"  # the command reports the bad setting itself
-    configure_logging(log_format)
+    # The client commands print for a person; the HTTP library's request log
+    # would only interleave with the progress bar.
+    client_command = args.command.__module__ == "app.cli_bench"
+    configure_logging(log_format, logging.WARNING if client_command else logging.INFO)
     try:
         result: int = args.command(args)
     except (ConfigurationError, LTBError) as e:
         print(f"ltb: {e.message}", file=sys.stderr)
         return 2
+    except ClientError as e:
+        print(f"ltb: {e.message}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, EOFError):
+        print("ltb: interrupted", file=sys.stderr)
+        return 130
     return result
 
 
@@ -216,4 +228,6 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], default="user")
     add.set_defaults(command=user_add)
+
+    add_bench_commands(commands)
     return parser

@@ -78,6 +78,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "graphql_execute": ALL_ROLES,
     "graphql_playground": PUBLIC,
     "graphql_playground_asset": PUBLIC,
+    # The results pages take no API credential: their handlers check the page
+    # session cookie themselves (app/pages/session.py) against "get_benchmark".
+    "benchmark_page": PUBLIC,
+    "benchmark_page_fragment": PUBLIC,
+    "benchmark_page_login_form": PUBLIC,
+    "benchmark_page_login": PUBLIC,
+    "benchmark_page_logout": PUBLIC,
+    "page_asset": PUBLIC,
 }
 TOPIC_PREFIX = "subscribe:"
 

@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 # Probes must never be refused; the operationIds of openapi/openapi.yaml.
 _EXEMPT_OPERATIONS = frozenset({"get_health", "get_readiness", "get_metrics"})
-_LOGIN_OPERATION = "login"
+# The results page's login form checks passwords too: the same budget per address.
+_LOGIN_OPERATIONS = frozenset({"login", "benchmark_page_login"})
 # Scopes name the counters: one budget per caller for all requests, one for logins.
 _REQUESTS_SCOPE = "requests"
 _LOGIN_SCOPE = "login"
@@ -75,7 +76,7 @@ def install_rate_limits(app: FlaskApp, settings: Settings) -> None:
                 login,
                 key_function=address_key,
                 scope=_LOGIN_SCOPE,
-                exempt_when=lambda: _operation_id() != _LOGIN_OPERATION,
+                exempt_when=lambda: _operation_id() not in _LOGIN_OPERATIONS,
             ),
         ],
         strategy="moving-window",

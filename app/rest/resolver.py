@@ -44,6 +44,7 @@ RESOURCE_MODULES = (
     "evaluations",
     "plugins",
     "graphql",
+    "pages",
 )
 
 

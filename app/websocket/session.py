@@ -2,7 +2,8 @@
 
 Admission happens before anything else: a credential in the query string (it
 would be written to access logs) and a browser Origin that CORS_ORIGINS does not
-allow are refused. Then the client authenticates, by header or by an ``auth``
+allow are refused. Then the client authenticates, by header, by the results
+page's session cookie (from a page of this server only), or by an ``auth``
 message within a few seconds; before that only ``auth`` and ``ping`` are
 accepted. Every message the server sends goes through the connection's outbox, so
 replies and events keep their order and a stuck client costs bounded memory.
@@ -25,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.auth.permissions import authorize_topic
 from app.auth.service import Principal
 from app.errors import Forbidden, Unauthorized
+from app.pages.session import WS_COOKIE, same_origin
 from app.runtime import Runtime
 from app.websocket import messages
 from app.websocket.hub import CLOSE_TIMEOUT_S, Connection, Hub, close_quietly
@@ -107,7 +109,10 @@ class Session:
         header = self.ws.headers.get("authorization")
         api_key = self.ws.headers.get("x-api-key")
         if header is None and api_key is None:
-            return True  # an 'auth' message must follow
+            page_token = self._page_session()
+            if page_token is None:
+                return True  # an 'auth' message must follow
+            return await self._authenticate(("token", page_token), None)
         if header is not None:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
@@ -119,6 +124,22 @@ class Session:
         else:
             credential = ("api_key", api_key or "")
         return await self._authenticate(credential, None)
+
+    def _page_session(self) -> str | None:
+        """The results page's session cookie, from a page of this server only.
+
+        A cookie is ambient: any page could open a socket and have the browser
+        attach it (cross-site WebSocket hijacking). So it counts only when the
+        handshake's Origin is this server itself, whatever CORS_ORIGINS allows;
+        the cookie is also SameSite=Strict and Path=/ws, and what it opens is
+        read-only (the topics its user's role may subscribe to).
+        """
+        token = self.ws.cookies.get(WS_COOKIE)
+        if not token or not same_origin(
+            self.ws.headers.get("origin"), self.ws.headers.get("host")
+        ):
+            return None
+        return token
 
     async def _authenticate(
         self, credential: tuple[str, str], request_id: str | None

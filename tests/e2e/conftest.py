@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import write_providers_file
+from tests.integration.test_datasets import mmlu_dev_files
+from tests.support.live_server import LiveServer, live_server
 from tests.support.llm_server import MODEL_ALIAS, require_llm_peer, start_llm_server
 from tests.support.postgres import require_postgres, temporary_database
 
@@ -58,3 +62,19 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
         return None
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@contextmanager
+def fake_provider_server(
+    tmp: Path, provider_url: str, datasets_dir: Path, admin_password: str
+) -> Iterator[LiveServer]:
+    """`ltb serve` with a loopback fake as provider "fake" and MMLU dev as "mmlu"."""
+    providers = write_providers_file(tmp / "providers.yaml", provider_url)
+    env = {"LTB_PROVIDERS_FILE": str(providers)}
+    with live_server(tmp / "data", env, admin_password) as running:
+        files = [("file", upload) for upload in mmlu_dev_files(datasets_dir)]
+        uploaded = running.client.post(
+            "/v1/datasets", data={"name": "mmlu", "format": "mmlu-csv"}, files=files
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        yield running

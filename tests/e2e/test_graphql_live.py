@@ -11,10 +11,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.integration.conftest import FAKE_MODEL, answer_b, write_providers_file
-from tests.integration.test_datasets import mmlu_dev_files
+from tests.e2e.conftest import fake_provider_server
+from tests.integration.conftest import FAKE_MODEL, answer_b
 from tests.support.fake_openai import FakeOpenAI, fake_openai
-from tests.support.live_server import LiveServer, live_server, wait_for_benchmark
+from tests.support.live_server import LiveServer, wait_for_benchmark
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +35,9 @@ def provider() -> Iterator[FakeOpenAI]:
 def server(
     tmp_path: Path, provider: FakeOpenAI, datasets_dir: Path
 ) -> Iterator[LiveServer]:
-    providers = write_providers_file(tmp_path / "providers.yaml", provider.base_url)
-    env = {"LTB_PROVIDERS_FILE": str(providers)}
-    with live_server(tmp_path / "data", env, ADMIN_PASSWORD) as running:
-        files = [("file", upload) for upload in mmlu_dev_files(datasets_dir)]
-        uploaded = running.client.post(
-            "/v1/datasets", data={"name": "mmlu", "format": "mmlu-csv"}, files=files
-        )
-        assert uploaded.status_code == 201, uploaded.text
+    with fake_provider_server(
+        tmp_path, provider.base_url, datasets_dir, ADMIN_PASSWORD
+    ) as running:
         yield running
 
 

@@ -33,6 +33,14 @@ PUBLIC_OPERATIONS = {
     # a credential (queries from it carry one).
     "graphql_playground",
     "graphql_playground_asset",
+    # The results page takes no API credential: its handlers check the page's
+    # session cookie themselves (and send a browser without one to the form).
+    "benchmark_page",
+    "benchmark_page_fragment",
+    "benchmark_page_login_form",
+    "benchmark_page_login",
+    "benchmark_page_logout",
+    "page_asset",
 }
 ERROR_ENVELOPE = "#/components/schemas/ErrorEnvelope"
 

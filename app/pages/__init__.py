@@ -1,0 +1,1 @@
+"""The results page of a benchmark: server-rendered HTML and SVG, live over /ws."""
