@@ -61,6 +61,7 @@ BENCHMARK = {
     "seed": 5,
 }
 TOTAL_CELLS = 120
+TIMED = {"latency_ms", "latency", "tokens_per_second"}
 # Fields of a cell that do not depend on timing (latency does).
 CELL_FIELDS = (
     "target_index",
@@ -109,18 +110,21 @@ def per_item(cells: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(rows, key=lambda row: row[:3])
 
 
-def aggregates(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every per-target aggregate but the latency ones (wall time differs)."""
-    return [
-        {
-            **{k: v for k, v in target.items() if k not in {"latency_ms", "metrics"}},
-            "cost_usd": round(target["cost_usd"], 9),
-            "metrics": {
-                k: round(v, 9) for k, v in target["metrics"].items() if k != "latency"
-            },
-        }
-        for target in results["targets"]
-    ]
+def aggregates(results: dict[str, Any]) -> Any:
+    """Every per-target aggregate but those of wall time (latency differs)."""
+    return _untimed(results["targets"])
+
+
+def _untimed(value: Any) -> Any:
+    # Latency, its intervals and tokens per second depend on timing; sums of the
+    # same floats in another order differ in the last bits.
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k not in TIMED}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
 
 
 @dataclass
