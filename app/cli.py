@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
@@ -23,6 +24,9 @@ from app.settings import Settings
 from app.store.database import Database
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from app.jobs.dispatch import CeleryExecutor
 
 # The same minimum as the API's UserCreate schema.
 MIN_PASSWORD_LENGTH = 12
@@ -64,30 +68,67 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings.check()
     settings.bind_host_port()  # a malformed address fails here, clearly
-    if settings.workers > 1 and settings.resolved_database_url.startswith("sqlite"):
-        raise ConfigurationError(
-            "Several workers cannot share an SQLite database: set DATABASE_URL to "
-            "a PostgreSQL URL, or use --workers 1"
-        )
-    if settings.workers > 1 and not settings.redis_url:
-        raise ConfigurationError(
-            "Several workers cannot share rate-limit counters kept in memory: set "
-            "REDIS_URL to a Redis server, or use --workers 1"
-        )
+    settings.check_shared_state()
 
     # Make the JWT secret and the first admin once here, before any worker starts,
     # and migrate (development) or check that `ltb db upgrade` did (production):
     # workers doing it themselves would race (and a loser would crash).
+    from app.jobs.dispatch import CeleryExecutor
     from app.main import build_runtime
 
     runtime = build_runtime(settings.with_jwt_secret())
     _warn_if_pools_exceed_server(settings, runtime.db)
+    if isinstance(runtime.engine, CeleryExecutor):
+        _requeue(runtime.engine)
     runtime.db.dispose()
 
     # The workers only check that the schema is current; they never migrate.
     os.environ["LTB_AUTO_MIGRATE"] = "false"
     argv = ["gunicorn", "--config", str(GUNICORN_CONF), "app.main:asgi_app()"]
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
+
+
+def _requeue(executor: CeleryExecutor) -> None:
+    # Before any API worker starts, so that they do not all queue the same chunks.
+    # A broker away now costs only the delay: chunks still in it run anyway, and
+    # the next start queues the rest.
+    try:
+        executor.requeue_unfinished()
+    except Exception:
+        logger.exception("cannot queue the unfinished benchmarks' chunks now")
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run a Celery worker that runs benchmark chunks (LTB_EXECUTOR=celery)."""
+    settings = Settings.from_env()
+    settings.check()
+    if settings.executor != "celery":
+        raise ConfigurationError(
+            "ltb worker runs benchmarks queued by LTB_EXECUTOR=celery: set "
+            "LTB_EXECUTOR=celery here and on the API server"
+        )
+    settings.check_shared_state()
+
+    from app.jobs.celery_app import make_celery
+
+    celery = make_celery(settings)
+    # Threads, not processes: a chunk waits on providers, and every chunk of the
+    # process shares one event loop and its connection pools (app/jobs/tasks.py).
+    celery.worker_main(
+        [
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(args.concurrency),
+            "--loglevel",
+            os.environ.get("LTB_LOG_LEVEL", "info"),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+    return 0
 
 
 def _warn_if_pools_exceed_server(settings: Settings, db: Database) -> None:
@@ -160,6 +201,17 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--bind", help="HOST:PORT (default: BIND_ADDRESS)")
     serve_cmd.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve_cmd.set_defaults(command=serve)
+
+    worker_cmd = commands.add_parser(
+        "worker", help="run a Celery worker for benchmarks (LTB_EXECUTOR=celery)"
+    )
+    worker_cmd.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="chunks run at once by this worker (default 4)",
+    )
+    worker_cmd.set_defaults(command=worker)
 
     db_cmd = commands.add_parser("db", help="database maintenance")
     db_sub = db_cmd.add_subparsers(required=True, metavar="ACTION")

@@ -22,9 +22,11 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from app.auth.service import AuthService
+from app.benchmarks.claims import RunClaims
 from app.benchmarks.engine import BenchmarkEngine
+from app.benchmarks.executor import Executor
 from app.errors import LTBError, NotFound
-from app.evaluators.registry import builtin_registry
+from app.evaluators.registry import EvaluatorRegistry, builtin_registry
 from app.events import EventBus
 from app.graphql import install as install_graphql
 from app.observability.logs import configure_logging
@@ -33,6 +35,7 @@ from app.observability.sampler import MetricsSampler
 from app.plugins.metrics import register_plugin_metrics
 from app.plugins.service import PluginService
 from app.providers.config import load_provider_configs
+from app.providers.limiter import SharedSlots
 from app.providers.registry import ProviderRegistry
 from app.rest import envelope
 from app.rest.authorization import AuthorizationMiddleware
@@ -181,10 +184,16 @@ def build_runtime(settings: Settings) -> Runtime:
     auth = AuthService(db, settings.jwt_secret, settings.jwt_expiration)
     auth.ensure_admin(settings.admin_password)
     configs = load_provider_configs(settings.providers_file, settings.environ)
-    providers = ProviderRegistry(configs, settings.environ)
+    # With Redis, provider limits hold across every process (API and Celery).
+    shared_slots = (
+        SharedSlots(settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else None
+    )
+    providers = ProviderRegistry(configs, settings.environ, shared_slots)
     events = EventBus(settings.redis_url, settings.redis_prefix)
     evaluators = builtin_registry()
-    engine = BenchmarkEngine(db, providers, events, evaluators)
+    engine = _executor(settings, db, providers, events, evaluators)
     plugins = PluginService.load(db, events, settings)
     register_plugin_metrics(evaluators, plugins)
     return Runtime(settings, db, auth, providers, engine, events, evaluators, plugins)
@@ -195,6 +204,24 @@ def pool_size(settings: Settings) -> PoolSize:
     return PoolSize(
         settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s
     )
+
+
+def _executor(
+    settings: Settings,
+    db: Database,
+    providers: ProviderRegistry,
+    events: EventBus,
+    evaluators: EvaluatorRegistry,
+) -> Executor:
+    if settings.executor == "celery":
+        from app.jobs.celery_app import make_celery
+        from app.jobs.dispatch import CeleryExecutor
+
+        celery = make_celery(settings)
+        return CeleryExecutor(db, celery, settings.celery_chunk_size, events)
+    # Several API workers: each benchmark is run by the one that claims it.
+    claims = RunClaims(settings.resolved_database_url) if settings.workers > 1 else None
+    return BenchmarkEngine(db, providers, events, evaluators, claims)
 
 
 def asgi_app() -> FlaskApp:
@@ -213,6 +240,7 @@ def _lifespan(runtime: Runtime, hub: Hub, sampler: MetricsSampler) -> Any:
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         runtime.loop = asyncio.get_running_loop()
         await runtime.events.start()
+        runtime.engine.watch_cancels()
         hub.start()
         sampler.start()
         runtime.plugins.announce()
@@ -225,6 +253,7 @@ def _lifespan(runtime: Runtime, hub: Hub, sampler: MetricsSampler) -> Any:
             await sampler.stop()
             hub.stop()
             await runtime.engine.shutdown()
+            runtime.engine.unwatch_cancels()
             await runtime.providers.aclose()
             await runtime.events.stop()
             runtime.loop = None

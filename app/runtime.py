@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from app.auth.service import AuthService
-from app.benchmarks.engine import BenchmarkEngine
+from app.benchmarks.executor import Executor
 from app.errors import ServiceUnavailable
 from app.evaluators.registry import EvaluatorRegistry
 from app.events import EventBus
@@ -35,7 +35,8 @@ class Runtime:
     db: Database
     auth: AuthService
     providers: ProviderRegistry
-    engine: BenchmarkEngine
+    # The in-process engine, or the Celery executor (LTB_EXECUTOR).
+    engine: Executor
     events: EventBus
     # Built-in metrics; plugins register theirs here at start-up.
     evaluators: EvaluatorRegistry

@@ -63,10 +63,19 @@ class Settings:
     # "development" (the embedded default) or "production" (refuses unsafe settings).
     environment: str = "development"
     redis_url: str | None = None
-    # The Celery broker; /health/ready checks it when set.
+    # The Celery broker (Redis or RabbitMQ; REDIS_URL when unset). /health/ready
+    # checks it when set.
     celery_broker_url: str | None = None
     # Prefix of every Redis key the server writes (rate-limit counters).
     redis_prefix: str = "ltb"
+    # Who runs benchmark cells: "embedded" (tasks on each API worker's event loop)
+    # or "celery" (chunks of cells as Celery tasks, run by `ltb worker`).
+    executor: str = "embedded"
+    # Cells per Celery task: small enough that a lost worker costs little.
+    celery_chunk_size: int = 16
+    # Seconds before Redis redelivers a chunk whose worker never acknowledged it
+    # (a worker killed mid-chunk); longer than a chunk takes (README).
+    celery_visibility_timeout_s: int = 600
     # Steady requests per second per user (per address when anonymous), and how
     # many more a client may send at once above it.
     rate_limit: int = 100
@@ -148,6 +157,11 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             celery_broker_url=env.get("CELERY_BROKER_URL") or None,
             redis_prefix=env.get("LTB_REDIS_PREFIX") or "ltb",
+            executor=_choice(env, "LTB_EXECUTOR", ("embedded", "celery")),
+            celery_chunk_size=_positive_int(env, "LTB_CELERY_CHUNK_SIZE", 16),
+            celery_visibility_timeout_s=_positive_int(
+                env, "LTB_CELERY_VISIBILITY_TIMEOUT", 600
+            ),
             rate_limit=_positive_int(env, "RATE_LIMIT", 100),
             rate_limit_burst=_non_negative_int(env, "RATE_LIMIT_BURST", 50),
             login_rate_limit=env.get("LOGIN_RATE_LIMIT") or "10/minute",
@@ -197,6 +211,41 @@ class Settings:
         if self.database_url:
             return _sqlalchemy_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'ltb.sqlite3').resolve()}"
+
+    @property
+    def broker_url(self) -> str | None:
+        """Where Celery tasks are queued: CELERY_BROKER_URL, else REDIS_URL."""
+        return self.celery_broker_url or self.redis_url
+
+    def check_shared_state(self) -> None:
+        """Refuse a deployment whose processes would silently keep separate state.
+
+        Several API workers, or Celery workers beside them, must share one database,
+        one event bus and one set of rate-limit counters and provider slots.
+        """
+        sqlite = self.resolved_database_url.startswith("sqlite")
+        if self.workers > 1 and sqlite:
+            raise ConfigurationError(
+                "Several workers cannot share an SQLite database: set DATABASE_URL to "
+                "a PostgreSQL URL, or use --workers 1"
+            )
+        if self.workers > 1 and not self.redis_url:
+            raise ConfigurationError(
+                "Several workers cannot share rate-limit counters kept in memory: set "
+                "REDIS_URL to a Redis server, or use --workers 1"
+            )
+        if self.executor != "celery":
+            return
+        if sqlite:
+            raise ConfigurationError(
+                "LTB_EXECUTOR=celery needs a database every worker reaches: set "
+                "DATABASE_URL to a PostgreSQL URL, or LTB_EXECUTOR=embedded"
+            )
+        if not self.redis_url:
+            raise ConfigurationError(
+                "LTB_EXECUTOR=celery needs Redis for events, provider limits and "
+                "cancellation: set REDIS_URL, or LTB_EXECUTOR=embedded"
+            )
 
     def check(self) -> None:
         """Refuse malformed settings, and unsafe ones in production (LTB_ENV)."""

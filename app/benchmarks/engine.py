@@ -1,98 +1,38 @@
-"""The benchmark engine: runs every missing cell of a benchmark on the event loop.
+"""The in-process executor: runs every missing cell of a benchmark on the event loop.
 
-A cell is one (target, item, repeat). Once the target's completion is in, the
-cell's metrics are computed: deterministic ones in a thread, plugin ones in their
-plugins' processes, judged ones by the benchmark's judge (through the provider
-registry and the judge cache). A metric that fails is null with the reason in
-that cell; it costs neither the cell nor the benchmark.
+This is the embedded default (``LTB_EXECUTOR=embedded``): the API worker that
+starts a benchmark runs it as a task on its own loop. What a cell is, how it is
+stored and how a benchmark completes is app/benchmarks/cells.py, shared with the
+Celery executor.
 
-Cells are written in batches as they finish, keyed by (benchmark, target, item,
-repeat) with insert-if-absent, so a benchmark that is interrupted (crash, restart,
-shutdown) resumes where it stopped: the cells already stored are skipped, none is
-lost and none is stored twice.
+With several API workers (PostgreSQL and Redis), each benchmark is claimed by one
+worker (app/benchmarks/claims.py) before it runs: workers starting up together
+do not all resume the same unfinished benchmark, and a worker that dies releases
+its claim with its database connection, so the worker gunicorn starts in its
+place resumes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
-from app.benchmarks.aggregate import benchmark_results, read_cell_table
-from app.benchmarks.extraction import extract_choice, extract_number, score_answer
-from app.benchmarks.items import item_from_row
+from app.benchmarks.cells import CellRunner, missing_cells
+from app.benchmarks.claims import Claim, RunClaims
 from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
-from app.benchmarks.progress import progress_data
-from app.benchmarks.prompts import build_prompt
-from app.datasets.formats import DatasetItem as Item
-from app.errors import LTBError
-from app.evaluations.service import judge_case
-from app.evaluators.base import (
-    Case,
-    DeterministicEvaluator,
-    Evaluator,
-    JudgedEvaluator,
-    MetricResult,
-    PluginEvaluator,
-)
-from app.evaluators.judge import JudgeUsage
+from app.benchmarks.progress import publish_progress
 from app.evaluators.registry import EvaluatorRegistry
-from app.events import EventBus, Topic
-from app.observability.metrics import record_benchmark_cell
-from app.providers.pricing import cost_usd
+from app.events import EventBus
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
-from app.store.models import Benchmark, BenchmarkCell, DatasetItem, utcnow
-from app.store.writes import insert_ignoring_duplicates
+from app.store.models import Benchmark
 
 logger = logging.getLogger(__name__)
 
-FLUSH_INTERVAL_S = 0.25
-FLUSH_BATCH = 200
-DEFAULT_MAX_TOKENS = {"choice": 16, "number": 384, "text": 256}
-# Every cell row carries every column, so a batch is one executemany statement.
-_EMPTY_CELL: dict[str, Any] = {
-    "output": None,
-    "extracted": None,
-    "correct": False,
-    "latency_ms": None,
-    "prompt_tokens": 0,
-    "completion_tokens": 0,
-    "cached_tokens": 0,
-    "cost_usd": None,
-    "finish_reason": None,
-    "error": None,
-    "metrics": None,
-    "metric_reasons": None,
-    "judge_usage": None,
-}
 
-
-@dataclass(frozen=True)
-class _Plan:
-    benchmark_id: str
-    targets: list[dict[str, Any]]
-    items: dict[int, Item]
-    positions: list[int]
-    repeats: int
-    concurrency: int
-    total_cells: int
-    metrics: list[Evaluator]
-    judge: dict[str, str] | None
-    parameters: dict[str, dict[str, Any]]
-    # The metrics by kind, sorted once: an isinstance check of a Protocol walks its
-    # members on every call (8% of the loop's CPU when done per cell).
-    deterministic: list[DeterministicEvaluator]
-    awaited: list[Evaluator]
-    judged: bool
-
-
-class BenchmarkEngine:
+class BenchmarkEngine(CellRunner):
     """Runs benchmarks as tasks on the event loop; at most one task per benchmark."""
 
     def __init__(
@@ -101,11 +41,11 @@ class BenchmarkEngine:
         providers: ProviderRegistry,
         events: EventBus,
         evaluators: EvaluatorRegistry,
+        claims: RunClaims | None = None,
     ) -> None:
-        self.db = db
-        self.providers = providers
-        self.events = events
-        self.evaluators = evaluators
+        super().__init__(db, providers, events, evaluators)
+        # None: this process is the only one running benchmarks (one worker).
+        self.claims = claims
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, benchmark_id: str) -> None:
@@ -148,13 +88,28 @@ class BenchmarkEngine:
         return sum(1 for task in self._tasks.values() if not task.done())
 
     async def _run(self, benchmark_id: str) -> None:
+        claim = await self._claim(benchmark_id)
+        if claim is None:
+            logger.info("benchmark %s is run by another worker", benchmark_id)
+            return
+        try:
+            await self._run_claimed(benchmark_id)
+        finally:
+            await asyncio.to_thread(claim.release)
+
+    async def _claim(self, benchmark_id: str) -> Claim | None:
+        if self.claims is None:
+            return Claim()
+        return await asyncio.to_thread(self.claims.try_claim, f"run:{benchmark_id}")
+
+    async def _run_claimed(self, benchmark_id: str) -> None:
         try:
             plan = await asyncio.to_thread(self._load_plan, benchmark_id)
             if plan is None:
                 return
             done = await asyncio.to_thread(self._done_keys, benchmark_id)
             self._publish(plan, BenchmarkStatus.RUNNING, len(done))
-            await self._run_cells(plan, done)
+            await self._run_cells(plan, missing_cells(plan, done))
             completed, results = await asyncio.to_thread(self._complete, plan)
             if results is not None:
                 self._publish(plan, BenchmarkStatus.COMPLETED, completed, None, results)
@@ -165,175 +120,7 @@ class BenchmarkEngine:
             logger.exception("benchmark %s failed", benchmark_id)
             failed = await asyncio.to_thread(self._fail, benchmark_id, str(exc))
             if failed is not None:
-                self.events.publish(Topic.BENCHMARK_PROGRESS, failed)
-
-    async def _run_cells(self, plan: _Plan, done: set[tuple[int, int, int]]) -> None:
-        pending: list[dict[str, Any]] = []
-        work = _missing_cells(plan, done)
-
-        async def worker() -> None:
-            for target_index, position, repeat in work:
-                cell = await self._run_cell(plan, target_index, position, repeat)
-                record_benchmark_cell(cell)
-                pending.append(cell)
-
-        finished = asyncio.Event()
-
-        async def flusher() -> None:
-            # Stopped by an event, never cancelled: a cancelled await of a write
-            # running in a thread returns before the write lands, and results
-            # computed then would miss those cells.
-            while not finished.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(finished.wait(), FLUSH_INTERVAL_S)
-                await self._flush(plan, pending)
-            await self._flush(plan, pending)  # cells added during the last write
-
-        flushing = asyncio.create_task(flusher())
-        try:
-            await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
-        finally:
-            finished.set()
-            # Whatever happens (completion, cancellation, crash), finished cells
-            # are written before this returns, so results and shutdown see them.
-            try:
-                await asyncio.shield(flushing)
-            except asyncio.CancelledError:
-                await flushing
-                raise
-
-    async def _flush(self, plan: _Plan, pending: list[dict[str, Any]]) -> None:
-        if not pending:
-            return
-        while pending:
-            batch = pending[:FLUSH_BATCH]
-            del pending[:FLUSH_BATCH]
-            stored = await asyncio.to_thread(self._write_cells, plan, batch)
-        self._publish(plan, BenchmarkStatus.RUNNING, stored)
-
-    def _publish(
-        self,
-        plan: _Plan,
-        status: BenchmarkStatus,
-        completed: int,
-        error: str | None = None,
-        results: dict[str, Any] | None = None,
-    ) -> None:
-        self.events.publish(
-            Topic.BENCHMARK_PROGRESS,
-            progress_data(
-                plan.benchmark_id, status, completed, plan.total_cells, error, results
-            ),
-        )
-
-    async def _run_cell(
-        self, plan: _Plan, target_index: int, position: int, repeat: int
-    ) -> dict[str, Any]:
-        target = plan.targets[target_index]
-        item = plan.items[position]
-        parameters = target.get("parameters") or {}
-        cell: dict[str, Any] = _EMPTY_CELL | {
-            "benchmark_id": plan.benchmark_id,
-            "target_index": target_index,
-            "item_position": position,
-            "repeat": repeat,
-        }
-        try:
-            completion = await self.providers.get(target["provider"]).complete(
-                target["model"],
-                build_prompt(item),
-                max_tokens=parameters.get(
-                    "max_tokens", DEFAULT_MAX_TOKENS[item.answer_type]
-                ),
-                temperature=parameters.get("temperature", 0.0),
-            )
-        except LTBError as exc:
-            return cell | {"correct": False, "error": exc.message}
-        except Exception as exc:
-            # A bug must cost one cell (stored as an error, counted wrong), not the
-            # benchmark; the traceback goes to the log for whoever fixes it.
-            logger.exception("cell %s of benchmark %s failed", cell, plan.benchmark_id)
-            return cell | {
-                "correct": False,
-                "error": f"internal error ({type(exc).__name__})",
-            }
-
-        extracted = _extract(item, completion.text)
-        price = self.providers.price(target["provider"], target["model"])
-        cost = cost_usd(price, completion.usage)
-        case = Case(
-            output=completion.text,
-            input=item.input,
-            expected=item.expected,
-            latency_ms=completion.latency_ms,
-            cost_usd=cost,
-            answer_type=item.answer_type,
-            choices=tuple(item.choices) if item.choices else None,
-            parameters=plan.parameters,
-        )
-        return cell | {
-            "output": completion.text,
-            "extracted": extracted,
-            "correct": score_answer(item.answer_type, item.expected, extracted),
-            "latency_ms": completion.latency_ms,
-            "prompt_tokens": completion.usage.prompt_tokens,
-            "completion_tokens": completion.usage.completion_tokens,
-            "cached_tokens": completion.usage.cached_prompt_tokens,
-            "cost_usd": cost,
-            "finish_reason": completion.finish_reason,
-            **await self._score(plan, case),
-        }
-
-    async def _score(self, plan: _Plan, case: Case) -> dict[str, Any]:
-        """A cell's metric values, the reasons of its nulls and its judge usage."""
-        # Off the loop: BLEU, ROUGE and long regexes are CPU work.
-        results = await asyncio.to_thread(cell_results, plan.deterministic, case)
-        usage = JudgeUsage()
-        awaited = plan.awaited
-        for metric, result in zip(
-            awaited,
-            await asyncio.gather(*(self._await(plan, m, case, usage) for m in awaited)),
-            strict=True,
-        ):
-            results[metric.info.name] = result
-
-        ordered = [results[m.info.name] for m in plan.metrics]
-        names = [m.info.name for m in plan.metrics]
-        return {
-            "metrics": {n: r.value for n, r in zip(names, ordered, strict=True)},
-            "metric_reasons": {
-                n: r.reason or "no value"
-                for n, r in zip(names, ordered, strict=True)
-                if r.value is None
-            },
-            "judge_usage": usage.describe() if plan.judged else None,
-        }
-
-    async def _await(
-        self, plan: _Plan, metric: Evaluator, case: Case, usage: JudgeUsage
-    ) -> MetricResult:
-        """A plugin or judged metric's result; a failure is null with the reason."""
-        try:
-            if isinstance(metric, PluginEvaluator):
-                return await metric.measure(case)
-            assert isinstance(metric, JudgedEvaluator) and plan.judge, "validated"
-            verdict = await judge_case(
-                self.db,
-                self.providers,
-                plan.judge["provider"],
-                plan.judge["model"],
-                metric,
-                case,
-            )
-        except LTBError as exc:  # the judge's provider failed
-            return MetricResult.unavailable(f"judge failed: {exc.message}")
-        except Exception as exc:
-            logger.exception("metric %s failed on a cell", metric.info.name)
-            return MetricResult.unavailable(f"internal error ({type(exc).__name__})")
-        _add_usage(usage, verdict.usage)
-        return verdict.result
-
-    # The methods below run in worker threads (asyncio.to_thread): blocking I/O.
+                publish_progress(self.events, failed)
 
     def _unfinished_ids(self) -> list[str]:
         with self.db.session() as session:
@@ -343,188 +130,3 @@ class BenchmarkEngine:
                 .order_by(Benchmark.created_at)
             )
             return list(rows)
-
-    def _load_plan(self, benchmark_id: str) -> _Plan | None:
-        with self.db.session() as session:
-            benchmark = session.get(Benchmark, benchmark_id)
-            if benchmark is None or benchmark.status not in UNFINISHED:
-                return None
-            if benchmark.status == BenchmarkStatus.PENDING:
-                benchmark.status = BenchmarkStatus.RUNNING
-                benchmark.started_at = utcnow()
-            rows = session.scalars(
-                select(DatasetItem).where(
-                    DatasetItem.dataset_id == benchmark.dataset_id,
-                    DatasetItem.position.in_(benchmark.item_positions),
-                )
-            )
-            items = {row.position: item_from_row(row) for row in rows}
-            metrics = self._metrics(benchmark.metrics, benchmark.judge)
-            return _Plan(
-                benchmark_id=benchmark.id,
-                targets=list(benchmark.targets),
-                items=items,
-                positions=list(benchmark.item_positions),
-                repeats=benchmark.repeats,
-                concurrency=benchmark.concurrency,
-                total_cells=benchmark.total_cells,
-                metrics=metrics,
-                judge=benchmark.judge,
-                parameters=dict(benchmark.metric_parameters or {}),
-                deterministic=[
-                    m for m in metrics if isinstance(m, DeterministicEvaluator)
-                ],
-                awaited=[
-                    m for m in metrics if not isinstance(m, DeterministicEvaluator)
-                ],
-                judged=any(isinstance(m, JudgedEvaluator) for m in metrics),
-            )
-
-    def _metrics(
-        self, names: list[str], judge: dict[str, str] | None
-    ) -> list[Evaluator]:
-        # A stored benchmark resumed by a server whose registry has since changed
-        # (a plugin uninstalled or not ready at start-up) skips the missing
-        # metric rather than guessing it.
-        found: list[Evaluator] = []
-        for name in names:
-            if name not in self.evaluators.names():
-                logger.warning("metric %s is no longer registered; skipped", name)
-                continue
-            evaluator = self.evaluators.get(name)
-            if isinstance(evaluator, JudgedEvaluator) and judge is None:
-                continue  # refused at creation; never guessed
-            found.append(evaluator)
-        return found
-
-    def _done_keys(self, benchmark_id: str) -> set[tuple[int, int, int]]:
-        with self.db.session() as session:
-            rows = session.execute(
-                select(
-                    BenchmarkCell.target_index,
-                    BenchmarkCell.item_position,
-                    BenchmarkCell.repeat,
-                ).where(BenchmarkCell.benchmark_id == benchmark_id)
-            )
-            return {(t, p, r) for t, p, r in rows}
-
-    def _write_cells(self, plan: _Plan, batch: list[dict[str, Any]]) -> int:
-        """Store a batch; returns how many cells the benchmark has stored now."""
-        with self.db.session() as session:
-            insert_ignoring_duplicates(session, BenchmarkCell, batch)
-            stored = session.scalar(
-                select(func.count()).where(
-                    BenchmarkCell.benchmark_id == plan.benchmark_id
-                )
-            )
-        return stored or 0
-
-    def _complete(self, plan: _Plan) -> tuple[int, dict[str, Any] | None]:
-        """Store the results; returns the cell count and the results (None when a
-        cancel came first)."""
-        with self.db.session() as session:
-            benchmark = session.get(Benchmark, plan.benchmark_id)
-            assert benchmark is not None, "a running benchmark is never deleted"
-            names = [m.info.name for m in plan.metrics]
-            table = read_cell_table(session, benchmark, names)
-            results = benchmark_results(
-                plan.targets,
-                table,
-                benchmark.seed,
-                plan.repeats,
-                [m.info.describe() for m in plan.metrics],
-            )
-            stored = sum(t.items for t in table.totals)
-            # Only a benchmark still running completes: a cancel wins the race.
-            completed = session.execute(
-                update(Benchmark)
-                .where(
-                    Benchmark.id == plan.benchmark_id,
-                    Benchmark.status == BenchmarkStatus.RUNNING,
-                )
-                .values(
-                    status=BenchmarkStatus.COMPLETED,
-                    results=results,
-                    finished_at=utcnow(),
-                )
-            )
-        if completed.rowcount == 0:  # type: ignore[attr-defined]
-            return stored, None
-        logger.info("benchmark %s completed", plan.benchmark_id)
-        return stored, results
-
-    def _fail(self, benchmark_id: str, reason: str) -> dict[str, Any] | None:
-        """Mark an unfinished benchmark failed; returns its progress event data."""
-        with self.db.session() as session:
-            failed = session.execute(
-                update(Benchmark)
-                .where(
-                    Benchmark.id == benchmark_id,
-                    Benchmark.status.in_([str(s) for s in UNFINISHED]),
-                )
-                .values(
-                    status=BenchmarkStatus.FAILED, error=reason, finished_at=utcnow()
-                )
-            )
-            benchmark = session.get(Benchmark, benchmark_id)
-            if failed.rowcount == 0 or benchmark is None:  # type: ignore[attr-defined]
-                return None
-            stored = session.scalar(
-                select(func.count()).where(BenchmarkCell.benchmark_id == benchmark_id)
-            )
-            return progress_data(
-                benchmark_id,
-                BenchmarkStatus.FAILED,
-                stored or 0,
-                benchmark.total_cells,
-                reason,
-            )
-
-
-def _missing_cells(
-    plan: _Plan, done: set[tuple[int, int, int]]
-) -> Iterator[tuple[int, int, int]]:
-    # A generator shared by all workers: cells are produced as they are taken, so
-    # memory does not grow with the size of the benchmark.
-    for target_index in range(len(plan.targets)):
-        for position in plan.positions:
-            for repeat in range(plan.repeats):
-                key = (target_index, position, repeat)
-                if key not in done:
-                    yield key
-
-
-def cell_results(
-    evaluators: list[DeterministicEvaluator], case: Case
-) -> dict[str, MetricResult]:
-    """The result of every deterministic metric for one cell (blocking, CPU)."""
-    results: dict[str, MetricResult] = {}
-    for evaluator in evaluators:
-        try:
-            results[evaluator.info.name] = evaluator.evaluate(case)
-        except LTBError as exc:  # e.g. a parameter the metric cannot use
-            results[evaluator.info.name] = MetricResult.unavailable(exc.message)
-        except Exception as exc:
-            # A metric that fails costs its value in this cell, not the benchmark.
-            logger.exception("metric %s failed on a cell", evaluator.info.name)
-            reason = f"internal error ({type(exc).__name__})"
-            results[evaluator.info.name] = MetricResult.unavailable(reason)
-    return results
-
-
-def _add_usage(total: JudgeUsage, usage: JudgeUsage) -> None:
-    total.calls += usage.calls
-    total.prompt_tokens += usage.prompt_tokens
-    total.completion_tokens += usage.completion_tokens
-    if total.cost_usd is None or usage.cost_usd is None:
-        total.cost_usd = None
-    else:
-        total.cost_usd += usage.cost_usd
-
-
-def _extract(item: Item, text: str) -> str | None:
-    if item.answer_type == "choice":
-        return extract_choice(text, len(item.choices or []))
-    if item.answer_type == "number":
-        return extract_number(text)
-    return text.strip()

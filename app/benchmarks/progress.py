@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.events import EventBus
+
+_TERMINAL = {"completed", "failed", "cancelled"}
 
 
 def progress_data(
@@ -34,4 +39,23 @@ def progress_of_view(view: dict[str, Any]) -> dict[str, Any]:
         view["total_cells"],
         view["error"],
         view["results"],
+    )
+
+
+def publish_progress(events: EventBus, data: dict[str, Any]) -> None:
+    """Publish a progress event so that watchers see a benchmark's events in order.
+
+    Several processes publish progress of one benchmark (Celery chunks, the API
+    worker that cancels it): a count never goes back, and nothing follows the
+    final status.
+    """
+    from app.events import Topic
+
+    rank = data["completed_cells"]
+    if data["status"] in _TERMINAL:
+        rank = data["total_cells"] + 1
+    events.publish(
+        Topic.BENCHMARK_PROGRESS,
+        data,
+        sequence=(f"benchmark:{data['benchmark_id']}", rank),
     )

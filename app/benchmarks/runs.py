@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 from app.auth.audit import AuditAction, record
 from app.auth.service import Principal
 from app.benchmarks import service
-from app.benchmarks.progress import progress_of_view
-from app.events import Topic
+from app.benchmarks.progress import progress_of_view, publish_progress
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -50,5 +49,5 @@ def cancel_benchmark(
 
     runtime.call(runtime.engine.stop(benchmark_id))
     view = service.get_benchmark(runtime.db, benchmark_id)
-    runtime.events.publish(Topic.BENCHMARK_PROGRESS, progress_of_view(view))
+    publish_progress(runtime.events, progress_of_view(view))
     return view

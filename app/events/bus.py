@@ -19,14 +19,27 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
+
+# Publish only if this event's rank beats the last one published under its key:
+# events about one subject published by several processes (progress of a benchmark
+# whose chunks run on several Celery workers) reach listeners in order, never a
+# stale one after a newer one. Redis runs the script atomically.
+_PUBLISH_IN_ORDER = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[2]) <= last then
+    return -1
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', 86400)
+return redis.call('PUBLISH', KEYS[2], ARGV[1])
+"""
 
 # Events waiting for Redis when it is slow or away; beyond this they are dropped
 # (and counted), because a publisher such as the benchmark engine must not wait.
@@ -42,6 +55,8 @@ class Event:
     data: dict[str, Any]
     timestamp: int  # milliseconds since the epoch, as the WebSocket messages carry
     payload: str
+    # (subject, rank): see publish().
+    sequence: tuple[str, int] | None = None
 
     @classmethod
     def create(cls, topic: str, data: dict[str, Any]) -> Event:
@@ -128,13 +143,23 @@ class EventBus:
         """How many listeners this process has."""
         return len(self._listeners)
 
-    def publish(self, topic: str, data: dict[str, Any]) -> None:
-        """Publish an event; from any thread, never blocking, never raising."""
+    def publish(
+        self,
+        topic: str,
+        data: dict[str, Any],
+        sequence: tuple[str, int] | None = None,
+    ) -> None:
+        """Publish an event; from any thread, never blocking, never raising.
+
+        ``sequence`` is (subject, rank): through Redis, an event whose rank is not
+        above the last published for its subject, by any process, is dropped.
+        Within one process events keep their order anyway.
+        """
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # not serving (a CLI command, start-up or shutdown)
         try:
-            event = Event.create(topic, data)
+            event = replace(Event.create(topic, data), sequence=sequence)
         except (TypeError, ValueError):
             # A bug in a publisher must not break what it was doing.
             logger.exception("event on %s is not JSON; dropped", topic)
@@ -166,11 +191,23 @@ class EventBus:
             event = await self._outbox.get()
             while True:
                 try:
-                    await client.publish(self._channel, event.payload)
+                    await self._publish_one(client, event)
                     break
                 except RedisError as e:
                     logger.warning("cannot publish to Redis (%s); retrying", e)
                     await asyncio.sleep(REDIS_RETRY_S)
+
+    async def _publish_one(self, client: aioredis.Redis, event: Event) -> None:
+        if event.sequence is None:
+            await client.publish(self._channel, event.payload)
+            return
+        subject, rank = event.sequence
+        order_key = f"{self._channel}:order:{subject}"
+        # redis-py types eval() for its sync and async clients at once.
+        published = client.eval(
+            _PUBLISH_IN_ORDER, 2, order_key, self._channel, event.payload, rank
+        )
+        await cast("Awaitable[Any]", published)
 
     async def _read_from_redis(self, client: aioredis.Redis) -> None:
         while True:

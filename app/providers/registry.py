@@ -12,6 +12,7 @@ from app.providers import failures
 from app.providers.anthropic_messages import AnthropicMessagesProvider
 from app.providers.base import Provider
 from app.providers.config import ModelPrice, ProviderConfig
+from app.providers.limiter import LimitedProvider, SharedSlots
 from app.providers.metered import MeteredProvider
 from app.providers.openai_chat import OpenAIChatProvider
 
@@ -27,7 +28,10 @@ class ProviderRegistry:
     """The providers of one process; each client is created once and reused."""
 
     def __init__(
-        self, configs: dict[str, ProviderConfig], environ: Mapping[str, str]
+        self,
+        configs: dict[str, ProviderConfig],
+        environ: Mapping[str, str],
+        shared_slots: SharedSlots | None = None,
     ) -> None:
         unknown = sorted(c.name for c in configs.values() if c.kind not in _FACTORIES)
         if unknown:
@@ -38,6 +42,8 @@ class ProviderRegistry:
         self._configs = dict(configs)
         self._environ = environ
         self._providers: dict[str, Provider] = {}
+        # With Redis, max_concurrency holds across every process (limiter.py).
+        self._shared_slots = shared_slots
         # The clients' connection pools belong to the loop that created them.
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -85,6 +91,11 @@ class ProviderRegistry:
             if api_key is None and config.api_key_env is not None:
                 raise failures.missing_key(name, config.api_key_env)
             provider = MeteredProvider(_FACTORIES[config.kind](config, api_key), config)
+            if self._shared_slots is not None:
+                # Outside the meter: waiting for a shared slot is not a call.
+                provider = LimitedProvider(
+                    provider, self._shared_slots, config.max_concurrency
+                )
             self._providers[name] = provider
             self._loop = loop
             logger.info("created client for provider %s (%s)", name, config.kind)
@@ -96,6 +107,8 @@ class ProviderRegistry:
         self._loop = None
         for provider in providers:
             await provider.aclose()
+        if self._shared_slots is not None:
+            await self._shared_slots.aclose()
 
     def _api_key(self, config: ProviderConfig) -> str | None:
         """Return the provider's key from the environment, or None if unset/empty."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from tests.integration.conftest import write_providers_file
 from tests.integration.test_datasets import mmlu_dev_files
 from tests.support.live_server import LiveServer, live_server
 from tests.support.llm_server import MODEL_ALIAS, require_llm_peer, start_llm_server
-from tests.support.postgres import postgres_available, temporary_database
+from tests.support.postgres import require_postgres, temporary_database
 
 # USD per million tokens for the local model: not a real bill, but a real price
 # table entry, so the cost arithmetic is exercised end to end.
@@ -51,11 +50,7 @@ def providers_file(tmp_path: Path, llm_base_url: str) -> Path:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A throw-away PostgreSQL database on the machine's server, dropped afterwards."""
-    problem = postgres_available()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
+    require_postgres()
     with temporary_database() as url:
         yield url
 

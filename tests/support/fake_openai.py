@@ -32,6 +32,11 @@ class FakeOpenAI:
     garbage_for_models: frozenset[str] = frozenset()
     requests: int = 0
     prompts: list[str] = field(default_factory=list)
+    # When each request arrived (time.monotonic()), and the most requests that were
+    # ever being answered at once (what a provider's concurrency limit bounds).
+    arrivals: list[float] = field(default_factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,17 +64,29 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 state.requests += 1
                 number = state.requests
                 state.prompts.append(prompt)
+                state.arrivals.append(time.monotonic())
+                state.in_flight += 1
+                state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+            try:
+                status, raw = self._answer(request, prompt, number)
+            finally:
+                # Counted out before the reply leaves: the client may send its next
+                # request the moment it has this one's answer.
+                with state.lock:
+                    state.in_flight -= 1
+            self._send_raw(status, raw)
+
+        def _answer(
+            self, request: dict[str, Any], prompt: str, number: int
+        ) -> tuple[int, bytes]:
             if number <= state.fail_first:
-                self._send(state.fail_status, {"error": {"message": "fake failure"}})
-                return
+                return state.fail_status, _json({"error": {"message": "fake failure"}})
             if request["model"] in state.garbage_for_models:
-                self._send_raw(200, b"<html>not a completion</html>")
-                return
+                return 200, b"<html>not a completion</html>"
             if state.delay_s:
                 time.sleep(state.delay_s)
             text = state.reply(prompt)
-            self._send(
-                200,
+            return 200, _json(
                 {
                     "id": f"chatcmpl-{number}",
                     "object": "chat.completion",
@@ -86,9 +103,6 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 },
             )
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            self._send_raw(status, json.dumps(body).encode())
-
         def _send_raw(self, status: int, raw: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -97,6 +111,10 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
     return Handler
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
 
 
 class _QuietServer(ThreadingHTTPServer):

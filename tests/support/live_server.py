@@ -36,18 +36,29 @@ class LiveServer:
 
     def kill(self) -> None:
         """Crash the server: SIGKILL to gunicorn's master and its workers at once."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+        kill_group(self.process)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), falling back to SIGKILL."""
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_group(self.process, timeout=40)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started in a session of its own, and all its children."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a process group; SIGKILL it if it has not exited in ``timeout`` s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
 
 
 @contextmanager
@@ -92,7 +103,7 @@ def live_server(
         client.headers["Authorization"] = f"Bearer {token}"
         yield server
     finally:
-        client.close()
+        server.client.close()  # a test may have replaced it
         server.stop()
 
 

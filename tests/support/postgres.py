@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+import pytest
 
 ADMIN_URL = os.environ.get(
     "LTB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -21,6 +22,15 @@ def postgres_available() -> str | None:
             return None
     except psycopg.Error as e:
         return f"PostgreSQL at {ADMIN_URL} is not reachable: {e}"
+
+
+def require_postgres() -> None:
+    """Skip the test when the server does not answer; in CI, fail it."""
+    problem = postgres_available()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
 
 
 @contextmanager

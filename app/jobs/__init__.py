@@ -1,0 +1,1 @@
+"""Benchmark execution by Celery workers (``LTB_EXECUTOR=celery``, ``ltb worker``)."""
