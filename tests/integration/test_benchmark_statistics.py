@@ -26,6 +26,7 @@ from app import __version__
 from app.benchmarks.export import EXPORT_COLUMNS
 from app.store.models import Benchmark
 from tests.integration.conftest import FAKE_MODEL, Server
+from tests.integration.test_benchmark_metrics import garbled_relevance, judged_benchmark
 from tests.integration.test_benchmarks import all_cells, start_benchmark, wait_for
 from tests.integration.test_datasets import mmlu_dev_files, upload
 from tests.integration.test_graphql import data_of
@@ -401,3 +402,28 @@ def test_results_stored_by_an_earlier_version_are_recomputed_once(
     assert (
         next(b for b in listed if b["benchmark_id"] == benchmark_id)["results"] == shown
     )
+
+
+def test_exports_carry_metric_reasons_and_finish_reason_as_results_do(
+    make_server: Callable[..., Server], datasets_dir: Path
+) -> None:
+    server = make_server(reply=garbled_relevance)
+    final = judged_benchmark(server, datasets_dir)
+    cells = all_cells(server, final["benchmark_id"])
+    reason = "the judge's reply held no JSON object (after one retry)"
+
+    jsonl = export_rows(server, final["benchmark_id"], "jsonl")
+    csv_rows = export_rows(server, final["benchmark_id"], "csv")
+
+    assert len(jsonl) == len(csv_rows) == len(cells) == 6
+    for row, text_row, c in zip(jsonl, csv_rows, cells, strict=True):
+        # The relevance metric is null and the cell says why, in both places.
+        assert c["metrics"]["relevance"] is None
+        assert c["metric_reasons"] == {"relevance": reason}
+        assert c["finish_reason"] == "stop"
+        assert row["metrics"] == c["metrics"]
+        assert row["metric_reasons"] == c["metric_reasons"]
+        assert row["finish_reason"] == c["finish_reason"]
+        assert json.loads(text_row["metrics"]) == c["metrics"]
+        assert json.loads(text_row["metric_reasons"]) == c["metric_reasons"]
+        assert text_row["finish_reason"] == c["finish_reason"]
