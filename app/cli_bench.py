@@ -227,7 +227,7 @@ def results_table(targets: Sequence[dict[str, Any]]) -> str:
         rows.append(
             [
                 f"#{t['target_index']} {t['provider']}:{t['model']}",
-                str(t["items"]),
+                _n_items(t),
                 str(t["errors"]),
                 str(t["correct"]),
                 _pct(t.get("accuracy")),
@@ -241,6 +241,15 @@ def results_table(targets: Sequence[dict[str, Any]]) -> str:
             ]
         )
     return table(header, rows)
+
+
+def _n_items(target: dict[str, Any]) -> str:
+    """Distinct items, the n of the intervals, with the repeats per item noted."""
+    n_items = target.get("n_items")
+    if n_items is None:  # results of a server before n_items: cells
+        return str(target["items"])
+    repeats = (target.get("repeat_stats") or {}).get("repeats", 1)
+    return f"{n_items} x{repeats}" if repeats > 1 else str(n_items)
 
 
 def print_comparison(

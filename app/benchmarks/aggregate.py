@@ -2,8 +2,9 @@
 
 Cells are read once, in pages, into per-item sums (a ``CellTable``): memory grows
 with targets x items x quantities, never with the cells' texts, and every figure
-(accuracy with its Wilson interval, metric and latency means with bootstrap
-intervals, repeat stability, cost and speed) is computed from those sums.
+(accuracy with its Wilson interval, or with repeats an item-level bootstrap one,
+metric and latency means with bootstrap intervals, repeat stability, cost and
+speed) is computed from those sums.
 """
 
 from __future__ import annotations
@@ -212,16 +213,21 @@ def benchmark_results(
     names = table.metric_names
     # Latency and each metric of each target, resampled together: one draw of
     # items serves every interval (each is still a marginal interval).
-    sums = np.concatenate(
-        [table.latency_sum[:, None, :], table.metric_sum], axis=1
-    ).reshape(-1, table.items)
-    counts = np.concatenate(
-        [table.latency_count[:, None, :], table.metric_count], axis=1
-    ).reshape(-1, table.items)
+    sum_parts = [table.latency_sum[:, None, :], table.metric_sum]
+    count_parts = [table.latency_count[:, None, :], table.metric_count]
+    # With repeats an item's cells are not independent (a model tends to give
+    # an item the same verdict each time): Wilson on the cells would be too
+    # narrow, so accuracy is resampled by item, its repeats together, as well.
+    clustered = repeats > 1
+    if clustered:
+        sum_parts.append(table.correct_sum[:, None, :])
+        count_parts.append(table.cell_count[:, None, :])
+    sums = np.concatenate(sum_parts, axis=1).reshape(-1, table.items)
+    counts = np.concatenate(count_parts, axis=1).reshape(-1, table.items)
     # Computed once, when the benchmark completes, and stored: a larger budget.
     resamples = resamples_within(table.items, sums.shape[0], STORED_BUDGET)
     intervals = bootstrap_ratio_intervals(sums.T, counts.T, seed, resamples)
-    per_target = 1 + len(names)
+    per_target = 1 + len(names) + int(clustered)
 
     views = []
     for index, target in enumerate(targets):
@@ -282,6 +288,24 @@ def _mean_interval(
     }
 
 
+def _accuracy_interval(
+    t: _TargetTotals, bootstrap: tuple[float, float] | None, resamples: int
+) -> dict[str, Any] | None:
+    """Wilson on the cells for one repeat, else the item-level bootstrap's."""
+    if bootstrap is None:
+        wilson = wilson_interval(t.correct, t.items)
+        if wilson is None:
+            return None
+        return {"low": wilson[0], "high": wilson[1], "level": LEVEL, "method": "wilson"}
+    return {
+        "low": bootstrap[0],
+        "high": bootstrap[1],
+        "level": LEVEL,
+        "method": "bootstrap",
+        "resamples": resamples,
+    }
+
+
 def _target_view(
     index: int,
     target: dict[str, Any],
@@ -291,6 +315,8 @@ def _target_view(
     repeats: int,
 ) -> dict[str, Any]:
     t = table.totals[index]
+    # Distinct items with at least one cell: the n the intervals rest on.
+    n_items = int(np.count_nonzero(table.cell_count[index]))
     latency = latency_summary(t.latencies)
     latency_interval = intervals[0]
     metric_intervals = {
@@ -302,7 +328,11 @@ def _target_view(
         )
         for m, name in enumerate(table.metric_names)
     }
-    accuracy_interval = wilson_interval(t.correct, t.items)
+    # With repeats the last interval is accuracy's, resampled by item; it is
+    # None only without cells, where Wilson gives None as well.
+    accuracy_interval = _accuracy_interval(
+        t, intervals[-1] if repeats > 1 else None, resamples
+    )
     cost = round(t.cost_usd, 10) if t.priced else None
     return {
         "target_index": index,
@@ -310,17 +340,11 @@ def _target_view(
         "model": target["model"],
         "parameters": target.get("parameters") or {},
         "items": t.items,
+        "n_items": n_items,
         "errors": t.errors,
         "correct": t.correct,
         "accuracy": t.correct / t.items if t.items else None,
-        "accuracy_interval": None
-        if accuracy_interval is None
-        else {
-            "low": accuracy_interval[0],
-            "high": accuracy_interval[1],
-            "level": LEVEL,
-            "method": "wilson",
-        },
+        "accuracy_interval": accuracy_interval,
         "latency_ms": latency
         | {
             "mean_interval": None
@@ -347,7 +371,7 @@ def _target_view(
             for name, interval in metric_intervals.items()
         },
         "metric_intervals": metric_intervals,
-        "small_sample": t.items < SMALL_SAMPLE,
+        "small_sample": n_items < SMALL_SAMPLE,
         "repeat_stats": _repeat_stats(table, index, repeats),
         # Judged metrics' calls; null cost when the judge model has no price.
         "judge_prompt_tokens": t.judge_prompt_tokens,

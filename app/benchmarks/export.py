@@ -55,6 +55,8 @@ EXPORT_COLUMNS = (
     "cost_usd",
     "error",
     "metrics",
+    "metric_reasons",
+    "finish_reason",
 )
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV
 # injection"); a leading tab or carriage return can hide such a start.
@@ -194,6 +196,8 @@ def _row(
         "cost_usd": cell.cost_usd,
         "error": cell.error,
         "metrics": cell.metrics,
+        "metric_reasons": cell.metric_reasons,
+        "finish_reason": cell.finish_reason,
     }
 
 

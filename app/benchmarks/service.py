@@ -147,7 +147,7 @@ def list_cells(
 
 
 def upgrade_results(session: Session, benchmark: Benchmark) -> None:
-    """Recompute results stored before intervals existed, once, from the cells.
+    """Recompute results stored before intervals or n_items existed, once.
 
     A benchmark completed by an earlier version of the server has results without
     intervals, frontier or statistics; the API documents those as always present.
@@ -156,12 +156,19 @@ def upgrade_results(session: Session, benchmark: Benchmark) -> None:
     those cells was not recorded then, so that list stays empty.
     """
     stored = benchmark.results
-    if stored is None or "statistics" in stored:
+    if stored is None:
+        return
+    # Results before n_items gave repeated cells a Wilson interval as if they
+    # were independent: those are recomputed too.
+    if "statistics" in stored and all("n_items" in t for t in stored["targets"]):
         return
     table = read_cell_table(session, benchmark, list(benchmark.metrics))
-    benchmark.results = benchmark_results(
+    results = benchmark_results(
         list(benchmark.targets), table, benchmark.seed, benchmark.repeats
     )
+    # The evaluator versions, where they were recorded, stay as recorded.
+    results["evaluators"] = stored.get("evaluators", [])
+    benchmark.results = results
 
 
 def benchmark_view(

@@ -16,19 +16,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from scipy import stats
 from sqlalchemy import create_engine, select, update
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint
 
 from app import __version__
 from app.benchmarks.export import EXPORT_COLUMNS
 from app.store.models import Benchmark
 from tests.integration.conftest import FAKE_MODEL, Server
+from tests.integration.test_benchmark_metrics import garbled_relevance, judged_benchmark
 from tests.integration.test_benchmarks import all_cells, start_benchmark, wait_for
 from tests.integration.test_datasets import mmlu_dev_files, upload
 from tests.integration.test_graphql import data_of
+from tests.unit.benchmarks.test_results import assert_like_scipys_percentile_bootstrap
 
 # Each target asks the same fake model; its parameters only tell them apart.
 THREE_TARGETS = [
@@ -90,14 +92,22 @@ def test_results_carry_intervals_repeat_stability_cost_and_speed(
     for target in final["results"]["targets"]:
         mine = [c for c in cells if c["target_index"] == target["target_index"]]
         correct = sum(c["correct"] for c in mine)
-        low, high = proportion_confint(correct, len(mine), method="wilson")
-        assert target["items"] == len(mine) == 80
-        assert target["accuracy_interval"]["low"] == pytest.approx(low)
-        assert target["accuracy_interval"]["high"] == pytest.approx(high)
-
         by_item: dict[int, list[bool]] = {}
         for c in mine:
             by_item.setdefault(c["item_position"], []).append(c["correct"])
+        # 2 repeats of 40 items: 80 cells but 40 independent items, so the
+        # interval is the item bootstrap (its repeats together), not Wilson on
+        # 80 cells, which would be too narrow. Each item has both repeats: it
+        # is SciPy's percentile bootstrap of the per-item accuracies.
+        assert target["items"] == len(mine) == 80
+        assert target["n_items"] == len(by_item) == 40
+        interval = target["accuracy_interval"]
+        assert (interval["method"], interval["resamples"]) == ("bootstrap", 2000)
+        per_item = np.array([sum(vs) / len(vs) for vs in by_item.values()])
+        assert_like_scipys_percentile_bootstrap(
+            (interval["low"], interval["high"]), per_item
+        )
+
         unstable = sorted(p for p, vs in by_item.items() if len(set(vs)) > 1)
         repeat_stats = target["repeat_stats"]
         assert repeat_stats["unstable_items"] == len(unstable)
@@ -226,7 +236,8 @@ def test_results_new_fields_are_in_graphql(
         """query($id: ID!) { benchmark(id: $id) {
              frontier { accuracyCost accuracyLatency }
              resultStatistics { level resamples seed }
-             results { accuracyInterval { low high method } costPerCorrectUsd
+             results { items nItems accuracyInterval { low high method resamples }
+                       costPerCorrectUsd
                        tokensPerSecond smallSample
                        latencyMs { meanInterval { low high } n }
                        repeatStats { unstableItems unstableItemPositions }
@@ -239,6 +250,10 @@ def test_results_new_fields_are_in_graphql(
     assert data["resultStatistics"]["seed"] == 11
     for mine, rest in zip(data["results"], results["targets"], strict=True):
         assert mine["accuracyInterval"]["low"] == rest["accuracy_interval"]["low"]
+        assert mine["accuracyInterval"]["method"] == "bootstrap"
+        assert mine["accuracyInterval"]["resamples"] == 2000
+        assert (mine["items"], mine["nItems"]) == (rest["items"], rest["n_items"])
+        assert mine["nItems"] == 40
         assert (
             mine["repeatStats"]["unstableItems"]
             == (rest["repeat_stats"]["unstable_items"])
@@ -401,3 +416,28 @@ def test_results_stored_by_an_earlier_version_are_recomputed_once(
     assert (
         next(b for b in listed if b["benchmark_id"] == benchmark_id)["results"] == shown
     )
+
+
+def test_exports_carry_metric_reasons_and_finish_reason_as_results_do(
+    make_server: Callable[..., Server], datasets_dir: Path
+) -> None:
+    server = make_server(reply=garbled_relevance)
+    final = judged_benchmark(server, datasets_dir)
+    cells = all_cells(server, final["benchmark_id"])
+    reason = "the judge's reply held no JSON object (after one retry)"
+
+    jsonl = export_rows(server, final["benchmark_id"], "jsonl")
+    csv_rows = export_rows(server, final["benchmark_id"], "csv")
+
+    assert len(jsonl) == len(csv_rows) == len(cells) == 6
+    for row, text_row, c in zip(jsonl, csv_rows, cells, strict=True):
+        # The relevance metric is null and the cell says why, in both places.
+        assert c["metrics"]["relevance"] is None
+        assert c["metric_reasons"] == {"relevance": reason}
+        assert c["finish_reason"] == "stop"
+        assert row["metrics"] == c["metrics"]
+        assert row["metric_reasons"] == c["metric_reasons"]
+        assert row["finish_reason"] == c["finish_reason"]
+        assert json.loads(text_row["metrics"]) == c["metrics"]
+        assert json.loads(text_row["metric_reasons"]) == c["metric_reasons"]
+        assert text_row["finish_reason"] == c["finish_reason"]

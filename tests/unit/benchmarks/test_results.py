@@ -58,7 +58,7 @@ def test_accuracy_has_its_wilson_interval_and_n_beside_it() -> None:
     [target] = results_of(cells)["targets"]
 
     low, high = proportion_confint(30, 45, method="wilson")
-    assert target["items"] == 45
+    assert target["items"] == target["n_items"] == 45
     assert target["correct"] == 30
     assert target["accuracy_interval"] == {
         "low": pytest.approx(low),
@@ -67,6 +67,81 @@ def test_accuracy_has_its_wilson_interval_and_n_beside_it() -> None:
         "method": "wilson",
     }
     assert target["small_sample"] is False
+
+
+def test_with_repeats_accuracy_has_an_item_bootstrap_interval_and_n_items() -> None:
+    # 40 items x 3 repeats; an item's repeats mostly agree, as a model's do.
+    rng = np.random.default_rng(6)
+    verdicts = rng.random((40, 1)) < 0.6
+    flips = rng.random((40, 3)) < 0.1
+    verdicts = verdicts ^ flips
+    cells = [
+        cell(0, p, bool(verdicts[p, r]), repeat=r) for p in range(40) for r in range(3)
+    ]
+
+    [target] = results_of(cells, repeats=3)["targets"]
+
+    interval = target["accuracy_interval"]
+    assert (target["items"], target["n_items"]) == (120, 40)
+    assert target["correct"] == int(verdicts.sum())
+    assert interval["method"] == "bootstrap"
+    assert interval["level"] == 0.95
+    assert interval["resamples"] == 2000
+    # Every item has all 3 repeats, so resampling items with their repeats is
+    # the percentile bootstrap of the per-item accuracies.
+    assert_like_scipys_percentile_bootstrap(
+        (interval["low"], interval["high"]), verdicts.mean(axis=1)
+    )
+    assert target["small_sample"] is False  # 40 items, not 120 cells
+
+
+def assert_like_scipys_percentile_bootstrap(
+    interval: tuple[float, float], values: np.ndarray
+) -> None:
+    """Equal, within a tenth of its width, to SciPy's percentile bootstrap."""
+    reference = stats.bootstrap(
+        (values,), np.mean, n_resamples=20000, method="percentile", random_state=1
+    ).confidence_interval
+    width = reference.high - reference.low
+    assert interval[0] == pytest.approx(reference.low, abs=0.1 * width)
+    assert interval[1] == pytest.approx(reference.high, abs=0.1 * width)
+
+
+def test_repeats_that_always_agree_widen_the_interval_to_keep_its_coverage() -> None:
+    # 400 simulated benchmarks (one target each, aggregated in one call) of 60
+    # items x 3 repeats, true accuracy 0.7, every repeat giving its item's
+    # verdict again: there are 60 observations, not 180. Wilson over the 180
+    # cells is about sqrt(3) too narrow and covers ~74%; the item bootstrap
+    # should cover about 95% (percentile intervals run a little short at
+    # n = 60; the rate's standard error over 400 trials is about 1.1 points).
+    rng = np.random.default_rng(31)
+    trials, items, repeats, true_accuracy = 400, 60, 3, 0.7
+    verdicts = rng.random((trials, items)) < true_accuracy
+    cells = [
+        cell(t, p, bool(verdicts[t, p]), repeat=r)
+        for t in range(trials)
+        for p in range(items)
+        for r in range(repeats)
+    ]
+    targets = [{"provider": "fake", "model": f"trial{t}"} for t in range(trials)]
+    table = table_of(trials, range(items), cells)
+
+    views = benchmark_results(targets, table, seed=4, repeats=repeats)["targets"]
+
+    wilson = [
+        proportion_confint(v["correct"], v["items"], method="wilson") for v in views
+    ]
+    bootstrap = [
+        (v["accuracy_interval"]["low"], v["accuracy_interval"]["high"]) for v in views
+    ]
+    assert all(v["accuracy_interval"]["method"] == "bootstrap" for v in views)
+    assert all(v["n_items"] == items for v in views)
+    for (b_low, b_high), (w_low, w_high) in zip(bootstrap, wilson, strict=True):
+        assert b_high - b_low > w_high - w_low
+    covered = sum(low <= true_accuracy <= high for low, high in bootstrap)
+    naive = sum(low <= true_accuracy <= high for low, high in wilson)
+    assert 0.90 <= covered / trials <= 0.98
+    assert naive / trials < 0.85
 
 
 def test_errors_count_as_wrong_and_leave_latency_and_metrics_out() -> None:
