@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
 from typing import Any
 
 import regex
@@ -104,6 +105,26 @@ class RegexMatch:
             "ignore_case": "true to match regardless of case.",
         },
     )
+
+    def check_values(self, params: Mapping[str, Any]) -> None:
+        """Refuse a `pattern` parameter that is too long or does not compile."""
+        if "pattern" in params:
+            self._check_pattern(params["pattern"], "parameters.regex.pattern")
+
+    def _check_pattern(self, pattern: object, field: str) -> None:
+        if not isinstance(pattern, str) or len(pattern) > self.MAX_PATTERN_CHARS:
+            raise MetricParameterError(
+                f"regex pattern must be a string of at most "
+                f"{self.MAX_PATTERN_CHARS} characters",
+                details={"metric": self.info.name, "field": field},
+            )
+        try:
+            regex.compile(pattern)
+        except regex.error as e:
+            raise MetricParameterError(
+                f"{field} is not a valid regular expression: {e}",
+                details={"metric": self.info.name, "field": field},
+            ) from e
 
     def evaluate(self, case: Case) -> MetricResult:
         """Score one case."""
