@@ -310,8 +310,9 @@ def test_a_regex_pattern_that_does_not_compile_is_refused_at_creation(
 
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert "parameters.regex.pattern is not a valid regular expression" in (
-        error["message"]
+    assert (
+        "parameters.regex.pattern is not a valid regular expression"
+        in (error["message"])
     )
     assert error["details"]["field"] == "parameters.regex.pattern"
     assert "bad regex" not in listed.text
