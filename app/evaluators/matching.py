@@ -98,8 +98,9 @@ class RegexMatch:
     info = _info(
         "regex",
         "1 if the pattern (the `pattern` parameter, else `expected`) is found in the "
-        "output (Python `re` syntax, searched anywhere), else 0. A pattern that "
-        "does not compile, or takes longer than 0.25 s to match, gives null.",
+        "output (Python `re` syntax, searched anywhere), else 0. A `pattern` "
+        "parameter that does not compile is refused (400); an `expected` that does "
+        "not compile, or a match taking longer than 0.25 s, gives null.",
         parameters={
             "pattern": "The regular expression; defaults to `expected`.",
             "ignore_case": "true to match regardless of case.",
