@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from app.auth import audit
 from app.auth.audit import AuditAction
@@ -53,10 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     except ClientError as e:
         print(f"ltb: {e.message}", file=sys.stderr)
         return 1
+    except OperationalError as e:
+        print(f"ltb: {_database_unreachable(e)}", file=sys.stderr)
+        return 2
     except (KeyboardInterrupt, EOFError):
         print("ltb: interrupted", file=sys.stderr)
         return 130
     return result
+
+
+def _database_unreachable(error: OperationalError) -> str:
+    # The driver's first line says why (refused, timed out, bad password); the
+    # URL is shown without its password, which is removed from the reason too in
+    # case a driver ever echoes it.
+    reason = str(error.orig or error).strip().splitlines()[0]
+    try:
+        url = make_url(Settings.from_env().resolved_database_url)
+    except (ConfigurationError, ArgumentError):
+        return f"cannot use the database (DATABASE_URL): {reason}"
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return f"cannot use the database {url.render_as_string()}: {reason}"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -108,6 +127,13 @@ def worker(args: argparse.Namespace) -> int:
             "LTB_EXECUTOR=celery here and on the API server"
         )
     settings.check_shared_state()
+    # As `ltb serve` does: chunks written against another schema would fail one by
+    # one, and an empty database has no benchmarks to run at all.
+    db = Database(settings.resolved_database_url)
+    try:
+        db.require_current_schema()
+    finally:
+        db.dispose()
 
     from app.jobs.celery_app import make_celery
 
@@ -156,9 +182,14 @@ def _warn_if_pools_exceed_server(settings: Settings, db: Database) -> None:
 def db_upgrade(_args: argparse.Namespace) -> int:
     """Apply pending migrations to DATABASE_URL (once per release, before serving)."""
     db = Database(Settings.from_env().resolved_database_url)
-    db.upgrade()
-    db.dispose()
-    print("database is up to date")
+    try:
+        applied = db.upgrade()
+    finally:
+        db.dispose()
+    if applied:
+        print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        print("database is up to date: no migration to apply")
     return 0
 
 

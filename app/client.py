@@ -1,8 +1,9 @@
 """A small client of the REST API for the ``ltb bench`` commands.
 
 It speaks only the documented contract: JSON bodies, the error envelope, bearer
-tokens. Failures become ``ClientError`` with a sentence for a person (and never
-the credential); the command line turns them into a message and an exit code.
+tokens or X-API-Key. Failures become ``ClientError`` with a sentence for a person
+(and never the credential); the command line turns them into a message and an
+exit code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx2
+
+from app.auth.service import API_KEY_PREFIX
 
 DEFAULT_SERVER = "http://127.0.0.1:3000"
 TIMEOUT_S = 30.0
@@ -26,12 +29,15 @@ class ClientError(Exception):
 
 
 class ApiClient:
-    """Calls one server with one token."""
+    """Calls one server with one token: a JWT, or an API key."""
 
     def __init__(self, server: str, token: str | None = None) -> None:
         self.server = server.rstrip("/")
         self._http = httpx2.Client(base_url=self.server, timeout=TIMEOUT_S)
-        if token:
+        # An API key (ltb_...) goes in its own header; anything else is a JWT.
+        if token and token.startswith(API_KEY_PREFIX):
+            self._http.headers["X-API-Key"] = token
+        elif token:
             self._http.headers["Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:

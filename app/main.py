@@ -182,7 +182,6 @@ def build_runtime(settings: Settings) -> Runtime:
         db.require_current_schema()
     assert settings.jwt_secret, "with_jwt_secret() always sets it"
     auth = AuthService(db, settings.jwt_secret, settings.jwt_expiration)
-    auth.ensure_admin(settings.admin_password)
     configs = load_provider_configs(settings.providers_file, settings.environ)
     # With Redis, provider limits hold across every process (API and Celery).
     shared_slots = (
@@ -196,6 +195,9 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = _executor(settings, db, providers, events, evaluators)
     plugins = PluginService.load(db, events, settings)
     register_plugin_metrics(evaluators, plugins)
+    # Last: a start that fails on a setting, the providers file or a plugin must
+    # not use up the one-time admin password (a restart would keep the first one).
+    auth.ensure_admin(settings.admin_password)
     return Runtime(settings, db, auth, providers, engine, events, evaluators, plugins)
 
 

@@ -18,6 +18,7 @@ from app.errors import ConfigurationError
 logger = logging.getLogger(__name__)
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1:3000"
+MAX_PORT = 65535
 JWT_SECRET_FILE = "jwt_secret"
 MIN_JWT_SECRET_LENGTH = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
@@ -217,6 +218,12 @@ class Settings:
         """Where Celery tasks are queued: CELERY_BROKER_URL, else REDIS_URL."""
         return self.celery_broker_url or self.redis_url
 
+    @property
+    def readiness_broker_url(self) -> str | None:
+        """The broker /health/ready checks: the one Celery uses (LTB_EXECUTOR=celery),
+        else one CELERY_BROKER_URL names (embedded mode queues nothing)."""
+        return self.broker_url if self.executor == "celery" else self.celery_broker_url
+
     def check_shared_state(self) -> None:
         """Refuse a deployment whose processes would silently keep separate state.
 
@@ -299,6 +306,10 @@ class Settings:
         if not host or not port.isdigit():
             raise ConfigurationError(
                 f"BIND_ADDRESS must look like HOST:PORT, got {self.bind_address!r}"
+            )
+        if int(port) > MAX_PORT:
+            raise ConfigurationError(
+                f"BIND_ADDRESS port must be 0 to {MAX_PORT}, got {self.bind_address!r}"
             )
         return host.strip("[]"), int(port)
 

@@ -16,7 +16,7 @@ from app.benchmarks.lifecycle import BenchmarkStatus, check_transition
 from app.benchmarks.prompts import build_prompt
 from app.datasets.service import resolve_dataset
 from app.errors import BadRequest, Forbidden, NotFound
-from app.evaluators.base import Kind, check_parameters
+from app.evaluators.base import Kind, check_parameter_values, check_parameters
 from app.evaluators.registry import EvaluatorRegistry
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
@@ -231,7 +231,9 @@ def _metric_parameters(
             details={"parameters": stray, "metrics": request["metrics"]},
         )
     for name, given in parameters.items():
-        check_parameters(evaluators.get(name).info, given)
+        evaluator = evaluators.get(name)
+        check_parameters(evaluator.info, given)
+        check_parameter_values(evaluator, given)
     return parameters
 
 

@@ -28,6 +28,7 @@ from app.evaluators.base import (
     Kind,
     MetricResult,
     PluginEvaluator,
+    check_parameter_values,
     check_parameters,
 )
 from app.evaluators.judge import Judge, JudgeUsage
@@ -78,6 +79,7 @@ def validate_request(
         if isinstance(metric, PluginEvaluator):
             # Built-in metrics check their own; a plugin's are its input fields.
             check_parameters(metric.info, parameters.get(metric.info.name, {}))
+        check_parameter_values(metric, parameters.get(metric.info.name, {}))
 
     judged = [m.info.name for m in metrics if m.info.kind == Kind.JUDGED]
     provider, model = body.get("provider"), body.get("model")

@@ -185,3 +185,14 @@ def check_parameters(info: MetricInfo, given: Mapping[str, Any]) -> None:
                 "known_parameters": sorted(info.parameters),
             },
         )
+
+
+def check_parameter_values(evaluator: object, given: Mapping[str, Any]) -> None:
+    """Refuse parameter values an evaluator can tell are unusable before any run.
+
+    An evaluator may define ``check_values(parameters)`` (a regex pattern that does
+    not compile); without this, every cell would score null instead of a 400.
+    """
+    check = getattr(evaluator, "check_values", None)
+    if check is not None:
+        check(given)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -97,13 +98,34 @@ class RegexMatch:
     info = _info(
         "regex",
         "1 if the pattern (the `pattern` parameter, else `expected`) is found in the "
-        "output (Python `re` syntax, searched anywhere), else 0. A pattern that "
-        "does not compile, or takes longer than 0.25 s to match, gives null.",
+        "output (Python `re` syntax, searched anywhere), else 0. A `pattern` "
+        "parameter that does not compile is refused (400); an `expected` that does "
+        "not compile, or a match taking longer than 0.25 s, gives null.",
         parameters={
             "pattern": "The regular expression; defaults to `expected`.",
             "ignore_case": "true to match regardless of case.",
         },
     )
+
+    def check_values(self, params: Mapping[str, Any]) -> None:
+        """Refuse a `pattern` parameter that is too long or does not compile."""
+        if "pattern" in params:
+            self._check_pattern(params["pattern"], "parameters.regex.pattern")
+
+    def _check_pattern(self, pattern: object, field: str) -> None:
+        if not isinstance(pattern, str) or len(pattern) > self.MAX_PATTERN_CHARS:
+            raise MetricParameterError(
+                f"regex pattern must be a string of at most "
+                f"{self.MAX_PATTERN_CHARS} characters",
+                details={"metric": self.info.name, "field": field},
+            )
+        try:
+            regex.compile(pattern)
+        except regex.error as e:
+            raise MetricParameterError(
+                f"{field} is not a valid regular expression: {e}",
+                details={"metric": self.info.name, "field": field},
+            ) from e
 
     def evaluate(self, case: Case) -> MetricResult:
         """Score one case."""

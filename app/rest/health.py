@@ -33,7 +33,9 @@ def get_readiness() -> dict[str, Any]:
     settings = current.settings
     try:
         checks = current.call(
-            check_readiness(current.db, settings.redis_url, settings.celery_broker_url),
+            check_readiness(
+                current.db, settings.redis_url, settings.readiness_broker_url
+            ),
             timeout=CHECK_TIMEOUT_S + 1,
         )
     except TimeoutError as e:  # the checks have their own limit: the loop is stuck

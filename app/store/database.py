@@ -61,15 +61,22 @@ class Database:
         """The SQL dialect name: "sqlite" or "postgresql"."""
         return self.engine.dialect.name
 
-    def upgrade(self) -> None:
-        """Apply every pending Alembic migration."""
+    def upgrade(self) -> list[str]:
+        """Apply every pending Alembic migration; return those applied, oldest first."""
         config = _alembic_config()
+        script = ScriptDirectory.from_config(config)
         with self.engine.begin() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            pending = [
+                revision.revision
+                for revision in script.iterate_revisions("head", current or "base")
+            ]
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
         logger.debug(
             "database migrated to head: %s", self.engine.url.render_as_string()
         )
+        return pending[::-1]
 
     def require_current_schema(self) -> None:
         """Refuse a database whose schema is not the one this code was written for."""

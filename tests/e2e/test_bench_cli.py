@@ -155,6 +155,22 @@ def test_a_username_and_a_password_on_stdin_log_in_without_printing_it(
     assert ADMIN_PASSWORD not in shown.stdout + shown.stderr
 
 
+def test_an_api_key_in_ltb_token_is_sent_as_x_api_key(
+    server: LiveServer, ran: tuple[subprocess.CompletedProcess[str], str]
+) -> None:
+    created = server.client.post(
+        "/v1/auth/api-keys", json={"name": "bench cli", "role": "viewer"}
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+
+    shown = ltb(server, "bench", "status", ran[1], token=key)
+
+    assert shown.returncode == 0, shown.stderr
+    assert "[completed]" in shown.stdout
+    assert key not in shown.stdout + shown.stderr
+
+
 def test_bench_compare_prints_the_pairs_of_the_api(
     server: LiveServer, ran: tuple[subprocess.CompletedProcess[str], str]
 ) -> None:

@@ -291,6 +291,33 @@ def test_a_benchmark_that_cannot_run_is_refused_up_front(
     assert response.json()["error"]["code"] == code
 
 
+def test_a_regex_pattern_that_does_not_compile_is_refused_at_creation(
+    mmlu_server: Server,
+) -> None:
+    body = {
+        "name": "bad regex",
+        "providers": [{"provider": "fake", "model": FAKE_MODEL}],
+        "dataset": "mmlu",
+        "metrics": ["regex"],
+        "parameters": {"regex": {"pattern": "("}},
+        "iterations": 1,
+    }
+
+    response = mmlu_server.client.post(
+        "/v1/benchmarks", headers=mmlu_server.auth, json=body
+    )
+    listed = mmlu_server.client.get("/v1/benchmarks", headers=mmlu_server.auth)
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (
+        "parameters.regex.pattern is not a valid regular expression"
+        in (error["message"])
+    )
+    assert error["details"]["field"] == "parameters.regex.pattern"
+    assert "bad regex" not in listed.text
+
+
 def test_only_the_owner_or_an_admin_may_cancel(mmlu_server: Server) -> None:
     runtime = mmlu_server.client.app.app.extensions["ltb"]
     for name in ("owner", "other"):

@@ -320,6 +320,24 @@ def test_a_bad_metric_parameter_is_a_400(server: Server) -> None:
     assert "has no parameter flags" in response.json()["error"]["message"]
 
 
+def test_a_regex_pattern_that_does_not_compile_is_a_400_naming_the_field(
+    server: Server,
+) -> None:
+    body = {
+        "input": "q",
+        "output": "a",
+        "metrics": ["regex"],
+        "parameters": {"regex": {"pattern": "("}},
+    }
+    response = post(server, body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"].startswith(
+        "parameters.regex.pattern is not a valid regular expression"
+    )
+    assert error["details"] == {"metric": "regex", "field": "parameters.regex.pattern"}
+
+
 def test_a_judge_without_its_key_is_a_503_as_for_completions(server: Server) -> None:
     body = ORIGINAL_EXAMPLE | {"provider": "openai", "model": "gpt-4o"}
     response = post(server, body)

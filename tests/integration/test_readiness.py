@@ -78,6 +78,24 @@ def test_redis_stopped_gives_503_naming_it_and_recovers_when_back(
     assert back.json()["checks"]["broker"]["status"] == "up"
 
 
+def test_with_celery_and_no_broker_url_redis_is_checked_as_the_broker(
+    make_server: Callable[..., Server],
+) -> None:
+    with own_redis_server(password=REDIS_PASSWORD) as redis_server:
+        server = make_server(
+            settings_options={"executor": "celery", "redis_url": redis_server.url}
+        )
+        up = ready(server)
+        redis_server.stop()
+        down = ready(server)
+        redis_server.start()
+
+    assert up.status_code == 200
+    assert up.json()["checks"]["broker"]["status"] == "up"
+    assert down.status_code == 503
+    assert down.json()["error"]["details"]["failing"] == ["redis", "broker"]
+
+
 def test_an_amqp_broker_that_does_not_answer_is_down(
     make_server: Callable[..., Server],
 ) -> None:
