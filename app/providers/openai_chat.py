@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import httpx2
 import openai
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from app.providers import failures
 from app.providers.base import Completion, ProviderError, Usage, connection_limits
@@ -24,6 +26,27 @@ KEYLESS_PLACEHOLDER = "no-key-required"
 
 # The host of OpenAI's own API (the SDK's default base_url).
 OPENAI_HOST = "api.openai.com"
+
+# Headers in which the SDK describes itself (language, OS, versions, retry count,
+# read timeout) on every call. No server needs them to answer, and building them is
+# about a tenth of the CPU of a call (bench/provider_calls.py); openai.omit in a
+# call's headers is the SDK's way to leave one out.
+_PER_CALL_OPTIONS: openai.RequestOptions = {
+    "headers": {
+        name: openai.omit
+        for name in (
+            "X-Stainless-Lang",
+            "X-Stainless-Package-Version",
+            "X-Stainless-OS",
+            "X-Stainless-Arch",
+            "X-Stainless-Runtime",
+            "X-Stainless-Runtime-Version",
+            "X-Stainless-Async",
+            "X-Stainless-Retry-Count",
+            "X-Stainless-Read-Timeout",
+        )
+    }
+}
 
 
 def token_limit_field(config: ProviderConfig) -> str:
@@ -79,22 +102,28 @@ class OpenAIChatProvider:
         async with self._slots:
             started = time.perf_counter()
             try:
-                # The SDK's own request path (retries, timeouts, errors) without
-                # chat.completions.create's per-call transformation of the
-                # parameters through their type hints, about a fifth of the CPU
-                # of a call (bench/engine_bench.py): the body is already in the
-                # wire's form.
+                # The SDK's request path for any endpoint (its README's
+                # "undocumented endpoints"): its retries, timeouts and status
+                # errors, without chat.completions.create's transformation of the
+                # parameters through their type hints nor the pydantic model built
+                # from the reply. The body is already in the wire's form, and the
+                # few reply fields we read are read below. Together a third of
+                # the CPU of a call (bench/provider_calls.py).
                 response = await self._client.post(
-                    "/chat/completions", body=body, cast_to=ChatCompletion
+                    "/chat/completions",
+                    body=body,
+                    cast_to=httpx2.Response,
+                    options=_PER_CALL_OPTIONS,
                 )
+                reply = json.loads(response.content)
             except openai.OpenAIError as exc:
                 raise self._failure(exc) from _cause_to_keep(exc)
             except ValueError as exc:  # a 200 whose body is not JSON
                 raise failures.unusable_reply(self.name, exc) from None
             latency_ms = (time.perf_counter() - started) * 1000
         try:
-            return self._completion(model, response, latency_ms)
-        except (ValueError, TypeError, AttributeError) as exc:
+            return self._completion(model, reply, latency_ms)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise failures.unusable_reply(self.name, exc) from None
 
     async def aclose(self) -> None:
@@ -102,25 +131,28 @@ class OpenAIChatProvider:
         await self._client.close()
 
     def _completion(
-        self, requested_model: str, response: ChatCompletion, latency_ms: float
+        self, requested_model: str, reply: Any, latency_ms: float
     ) -> Completion:
-        """Turn the SDK's response into a Completion."""
-        choices = getattr(response, "choices", None)
-        if not choices:
+        """Turn a chat completion's JSON into a Completion."""
+        if not isinstance(reply, dict):
+            raise failures.invalid_response(self.name, "the reply is not an object")
+        choices = reply.get("choices")
+        if not choices or not isinstance(choices, list):
             raise failures.invalid_response(self.name, "no choices in the reply")
-        choice = choices[0]
-        message = getattr(choice, "message", None)
-        content = getattr(message, "content", None)
+        choice = _object(choices[0])
+        content = _object(choice.get("message")).get("content")
+        model = reply.get("model")
+        finish_reason = choice.get("finish_reason")
         return Completion(
             # content is null when the model produced nothing, e.g. it hit the limit.
             text=content if isinstance(content, str) else "",
-            model=getattr(response, "model", None) or requested_model,
-            usage=self._usage(getattr(response, "usage", None)),
-            finish_reason=getattr(choice, "finish_reason", None),
+            model=model if isinstance(model, str) and model else requested_model,
+            usage=self._usage(reply.get("usage")),
+            finish_reason=finish_reason if isinstance(finish_reason, str) else None,
             latency_ms=latency_ms,
         )
 
-    def _usage(self, reported: CompletionUsage | None) -> Usage:
+    def _usage(self, reported: Any) -> Usage:
         """Read token counts; a server that reports none counts as zero tokens."""
         if reported is None:
             # Some compatible servers omit usage; failing the call would lose a good
@@ -131,12 +163,14 @@ class OpenAIChatProvider:
                     "provider %s reports no token usage; counting 0 tokens", self.name
                 )
             return Usage(prompt_tokens=0, completion_tokens=0)
-        prompt = reported.prompt_tokens or 0
-        details = reported.prompt_tokens_details
-        cached = (details.cached_tokens or 0) if details is not None else 0
+        reported = _object(reported)
+        prompt = _count(reported.get("prompt_tokens"))
+        cached = _count(
+            _object(reported.get("prompt_tokens_details")).get("cached_tokens")
+        )
         return Usage(
             prompt_tokens=prompt,
-            completion_tokens=reported.completion_tokens or 0,
+            completion_tokens=_count(reported.get("completion_tokens")),
             cached_prompt_tokens=min(cached, prompt),
         )
 
@@ -157,6 +191,24 @@ class OpenAIChatProvider:
         else:
             error = failures.invalid_response(self.name, type(exc).__name__)
         return failures.logged(error)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of the reply; null or absent reads as empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _count(value: Any) -> int:
+    """A token count of the reply; null or absent is 0."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"a token count is {value!r}, not a whole number")
+    return value
 
 
 def _refused(exc: BaseException) -> bool:
