@@ -96,7 +96,8 @@ class Plan:
     parameters: dict[str, dict[str, Any]]
     # The metrics by kind, sorted once: an isinstance check of a Protocol walks its
     # members on every call (8% of the loop's CPU when done per cell).
-    deterministic: list[DeterministicEvaluator]
+    light: list[DeterministicEvaluator]  # computed on the loop
+    threaded: list[DeterministicEvaluator]  # CPU work: computed in a thread
     awaited: list[Evaluator]
     judged: bool
 
@@ -286,8 +287,10 @@ class CellRunner:
 
     async def _score(self, plan: Plan, case: Case) -> dict[str, Any]:
         """A cell's metric values, the reasons of its nulls and its judge usage."""
-        # Off the loop: BLEU, ROUGE and long regexes are CPU work.
-        results = await asyncio.to_thread(cell_results, plan.deterministic, case)
+        results = cell_results(plan.light, case)
+        if plan.threaded:
+            # Off the loop: BLEU, ROUGE and user regexes are CPU work.
+            results |= await asyncio.to_thread(cell_results, plan.threaded, case)
         usage = JudgeUsage()
         awaited = plan.awaited
         for metric, result in zip(
@@ -351,6 +354,9 @@ class CellRunner:
             )
             items = {row.position: item_from_row(row) for row in rows}
             metrics = self._metrics(benchmark.metrics, benchmark.judge)
+            deterministic = [
+                m for m in metrics if isinstance(m, DeterministicEvaluator)
+            ]
             return Plan(
                 benchmark_id=benchmark.id,
                 targets=list(benchmark.targets),
@@ -362,9 +368,8 @@ class CellRunner:
                 metrics=metrics,
                 judge=benchmark.judge,
                 parameters=dict(benchmark.metric_parameters or {}),
-                deterministic=[
-                    m for m in metrics if isinstance(m, DeterministicEvaluator)
-                ],
+                light=[m for m in deterministic if m.info.light],
+                threaded=[m for m in deterministic if not m.info.light],
                 awaited=[
                     m for m in metrics if not isinstance(m, DeterministicEvaluator)
                 ],

@@ -69,6 +69,10 @@ class MetricInfo:
     parameters: Mapping[str, str] = field(default_factory=dict)
     # The evaluator plugin behind a plugin metric: its id, name and version.
     plugin: Mapping[str, str] | None = None
+    # Small, bounded work per case (no user-supplied pattern, no n-gram tables): the
+    # benchmark engine computes it on the event loop, where handing every cell to a
+    # thread would cost more than the metric. Not part of the API's description.
+    light: bool = False
 
     @property
     def is_normalised(self) -> bool:

@@ -56,6 +56,7 @@ class ExactMatch:
         "1 if the output equals `expected` exactly (leading and trailing whitespace "
         "ignored, case kept), else 0.",
         Need.EXPECTED,
+        light=True,
     )
 
     def evaluate(self, case: Case) -> MetricResult:
@@ -73,6 +74,7 @@ class Contains:
         "1 if `expected` occurs in the output, ignoring case and collapsing runs of "
         "whitespace, else 0.",
         Need.EXPECTED,
+        light=True,
     )
 
     def evaluate(self, case: Case) -> MetricResult:
@@ -164,6 +166,7 @@ class Accuracy:
         "compared by value with the output's final number, anything else is "
         "compared with the whole output ignoring case and spacing.",
         Need.EXPECTED,
+        light=True,
     )
 
     def evaluate(self, case: Case) -> MetricResult:

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -59,14 +59,19 @@ class Event:
     sequence: tuple[str, int] | None = None
 
     @classmethod
-    def create(cls, topic: str, data: dict[str, Any]) -> Event:
+    def create(
+        cls,
+        topic: str,
+        data: dict[str, Any],
+        sequence: tuple[str, int] | None = None,
+    ) -> Event:
         """An event stamped now; raises TypeError if ``data`` is not JSON."""
         timestamp = int(time.time() * 1000)
         payload = json.dumps(
             {"topic": topic, "data": data, "timestamp": timestamp},
             separators=(",", ":"),  # ASCII: no data can make a frame unsendable
         )
-        return cls(topic, data, timestamp, payload)
+        return cls(topic, data, timestamp, payload, sequence)
 
     @classmethod
     def decode(cls, payload: str | bytes) -> Event:
@@ -77,6 +82,13 @@ class Event:
 
 
 Listener = Callable[[Event], None]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a thread without a loop: a handler, a to_thread call
+        return None
 
 
 class EventBus:
@@ -159,12 +171,17 @@ class EventBus:
         if loop is None or loop.is_closed():
             return  # not serving (a CLI command, start-up or shutdown)
         try:
-            event = replace(Event.create(topic, data), sequence=sequence)
+            event = Event.create(topic, data, sequence)
         except (TypeError, ValueError):
             # A bug in a publisher must not break what it was doing.
             logger.exception("event on %s is not JSON; dropped", topic)
             return
         handler = self._deliver if self._outbox is None else self._queue_for_redis
+        if _running_loop() is loop:
+            # Published on the loop (the request log, the engine): no wake-up
+            # through the loop's self-pipe, a system call per event otherwise.
+            loop.call_soon(handler, event)
+            return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(handler, event)
 

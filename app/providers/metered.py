@@ -10,6 +10,7 @@ import time
 
 from app.errors import ErrorCode
 from app.observability import metrics
+from app.observability.metrics import series
 from app.providers.base import Completion, Provider, ProviderError
 from app.providers.config import ProviderConfig
 from app.providers.pricing import cost_usd
@@ -53,21 +54,18 @@ class MeteredProvider:
             outcome = "rejected" if rejected else "unavailable"
             raise
         finally:
-            metrics.PROVIDER_CALLS.labels(self.name, label, outcome).inc()
-            metrics.PROVIDER_CALL_DURATION.labels(self.name, label).observe(
+            series(metrics.PROVIDER_CALLS, self.name, label, outcome).inc()
+            series(metrics.PROVIDER_CALL_DURATION, self.name, label).observe(
                 time.perf_counter() - started
             )
 
         usage = completion.usage
-        metrics.PROVIDER_TOKENS.labels(self.name, label, "prompt").inc(
-            usage.prompt_tokens
-        )
-        metrics.PROVIDER_TOKENS.labels(self.name, label, "completion").inc(
-            usage.completion_tokens
-        )
+        tokens = metrics.PROVIDER_TOKENS
+        series(tokens, self.name, label, "prompt").inc(usage.prompt_tokens)
+        series(tokens, self.name, label, "completion").inc(usage.completion_tokens)
         cost = cost_usd(self._config.models.get(model), usage)
         if cost is not None:
-            metrics.PROVIDER_COST.labels(self.name, label).inc(cost)
+            series(metrics.PROVIDER_COST, self.name, label).inc(cost)
         return completion
 
     async def aclose(self) -> None:
