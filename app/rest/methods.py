@@ -36,10 +36,19 @@ class AllowedMethodsMiddleware:
 
     def __init__(self, app: ASGIApp, methods: Mapping[str, frozenset[str]]) -> None:
         self.app = app
+        # Templates with parameters are matched as patterns; a path without any is
+        # looked up once here (every request of /health and friends would
+        # otherwise try all the patterns).
         self.routes: list[tuple[re.Pattern[str], frozenset[str]]] = [
             (compile_path(template)[0], allowed)
             for template, allowed in methods.items()
+            if "{" in template
         ]
+        self.fixed: dict[str, frozenset[str]] = {
+            template: allowed.union(*self._matching(template))
+            for template, allowed in methods.items()
+            if "{" not in template
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -51,5 +60,11 @@ class AllowedMethodsMiddleware:
     def _allowed(self, path: str) -> frozenset[str] | None:
         # Templates never overlap in our contract, but a path may match several
         # in general; the union is what the resource supports.
-        found = [allowed for pattern, allowed in self.routes if pattern.match(path)]
+        fixed = self.fixed.get(path)
+        if fixed is not None:
+            return fixed
+        found = self._matching(path)
         return frozenset().union(*found) if found else None
+
+    def _matching(self, path: str) -> list[frozenset[str]]:
+        return [allowed for pattern, allowed in self.routes if pattern.match(path)]
