@@ -175,19 +175,24 @@ class MachineLoad:
         self.started = _cpu_times()
 
     def report(self) -> dict[str, Any]:
-        busy0, total0 = self.started
-        busy1, total1 = _cpu_times()
+        busy0, total0, steal0 = self.started
+        busy1, total1, steal1 = _cpu_times()
+        total = max(1, total1 - total0)
         return {
             "loadavg_1m": os.getloadavg()[0],
-            "cpu_busy_fraction": round((busy1 - busy0) / max(1, total1 - total0), 3),
+            "cpu_busy_fraction": round((busy1 - busy0) / total, 3),
+            # Time the hypervisor gave our virtual CPUs to someone else: on a
+            # virtual machine, a share above a few percent makes figures noisy.
+            "cpu_steal_fraction": round((steal1 - steal0) / total, 3),
             "cores": os.cpu_count(),
         }
 
 
-def _cpu_times() -> tuple[int, int]:
+def _cpu_times() -> tuple[int, int, int]:
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields) - idle, sum(fields), steal
 
 
 # Our server.
@@ -343,3 +348,57 @@ def stop_profiler(spy: subprocess.Popen[bytes]) -> None:
     """SIGINT makes py-spy write its file; wait for it."""
     os.killpg(spy.pid, signal.SIGINT)
     spy.wait(timeout=60)
+
+
+# Where a profile's time goes: each sample belongs to the innermost frame of one of
+# these layers (libraries such as SQLAlchemy, PyJWT or json count for the layer
+# that called them), first match wins.
+LAYERS = (
+    ("ours", ("app/",)),
+    ("connexion", ("connexion/",)),
+    ("flask", ("flask/", "werkzeug/")),
+    ("a2wsgi (thread hand-off)", ("a2wsgi/",)),
+    ("starlette", ("starlette/",)),
+    ("uvicorn", ("uvicorn/", "uvicorn_worker/", "h11/", "httptools/")),
+    ("event loop and threads", ("asyncio/", "concurrent/", "threading.py")),
+)
+
+
+# Innermost frames of a thread that waits (py-spy counts a thread blocked on a lock
+# or a queue in Python as running): the handler pool's idle threads.
+IDLE = ("Condition.wait (threading.py", "_worker (concurrent/futures/thread.py")
+
+
+def layer_shares(profile: Path) -> dict[str, Any]:
+    """Busy samples of a py-spy raw profile by layer, and our costliest functions."""
+    layers: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    busy = 0
+    for line in profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")[1:]  # the first is the thread
+        if not frames or frames[-1].startswith(IDLE):
+            continue
+        busy += int(count)
+        layer = "other"
+        for frame in reversed(frames):
+            found = next(
+                (name for name, marks in LAYERS if any(m in frame for m in marks)),
+                None,
+            )
+            if found is not None:
+                layer = found
+                if found == "ours":
+                    function = frame.split(" (")[0]
+                    ours[function] = ours.get(function, 0) + int(count)
+                break
+        layers[layer] = layers.get(layer, 0) + int(count)
+    shares = {
+        k: round(v / busy, 3) for k, v in sorted(layers.items(), key=lambda kv: -kv[1])
+    }
+    top = sorted(ours.items(), key=lambda kv: -kv[1])[:12]
+    return {
+        "busy_samples": busy,
+        "layers": shares,
+        "ours_by_function": {k: round(v / busy, 3) for k, v in top},
+    }

@@ -10,7 +10,10 @@ wrk (`apt-get install wrk`) drives, in rounds, each app's
   deterministic metrics (exact_match, contains, token_f1) and stored;
 
 and the figures are the medians over rounds of requests per second and p50/p99
-latency. The headline is ours / FastAPI's requests per second.
+latency. The headline is ours / FastAPI's requests per second. With --profile,
+a last untimed round records our worker with py-spy and prints the share of its
+busy samples per layer (ours, Connexion, Flask, a2wsgi, Starlette, uvicorn, the
+event loop) and our costliest functions.
 
     python bench/http_overhead.py --rounds 3 --seconds 10 --connections 16
 """
@@ -25,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,15 +38,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    RESULTS,
     ROOT,
     MachineLoad,
     free_port,
+    layer_shares,
     login,
     our_server,
     request_json,
     save,
     server_env,
+    start_profiler,
     started_process,
+    stop_profiler,
 )
 from setup_peers import FASTAPI_VENV, setup_fastapi, venv_python
 
@@ -124,7 +132,28 @@ def post_script(directory: Path, token: str) -> Path:
     return path
 
 
-def measure(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
+def profile_ours(
+    server: Any, scripts: dict[str, Path], seconds: float, connections: int
+) -> dict[str, Any]:
+    """py-spy our worker under each load (a round of its own, not timed)."""
+    found = {}
+    for endpoint, path, script in (
+        ("health", "/health", None),
+        ("evaluation", "/v1/evaluations", scripts["ours"]),
+    ):
+        output = RESULTS / f"http-{endpoint}.pyspy.txt"
+        spy = start_profiler(server.worker_pids()[0], output)
+        time.sleep(1)  # py-spy attaches
+        wrk(server.base_url + path, seconds, connections, script)
+        stop_profiler(spy)
+        found[endpoint] = layer_shares(output)
+        print(f"profile {endpoint}: {json.dumps(found[endpoint])}", flush=True)
+    return found
+
+
+def measure(
+    rounds: int, seconds: float, connections: int, profile: bool = False
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     load = MachineLoad()
@@ -159,6 +188,9 @@ def measure(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
                         print(
                             f"{name:8} {endpoint:11} {json.dumps(figures)}", flush=True
                         )
+            profiles = (
+                profile_ours(ours, scripts, seconds, connections) if profile else None
+            )
 
     summary: dict[str, Any] = {}
     for key, runs in samples.items():
@@ -177,6 +209,7 @@ def measure(rounds: int, seconds: float, connections: int) -> dict[str, Any]:
         "connections": connections,
         "summary": summary,
         "samples": samples,
+        "profile": profiles,
         "machine": load.report(),
     }
 
@@ -186,8 +219,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then py-spy our worker under each load and print where its time goes",
+    )
     args = parser.parse_args()
-    figures = measure(args.rounds, args.seconds, args.connections)
+    figures = measure(args.rounds, args.seconds, args.connections, args.profile)
     print(json.dumps(figures["summary"], indent=2))
     save("http_overhead", figures)
     return 0
