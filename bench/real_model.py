@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, MachineLoad, our_server, request_json, save, upload_dataset
 
 sys.path.insert(0, str(ROOT))
-from app.benchmarks.engine import DEFAULT_MAX_TOKENS
+from app.benchmarks.cells import DEFAULT_MAX_TOKENS
 from app.benchmarks.prompts import build_prompt
 from app.datasets.formats import parse_dataset
 from tests.support.llm_server import MODEL_ALIAS, find_gguf, start_llm_server
