@@ -73,3 +73,14 @@ def test_an_unknown_metric_is_named_and_the_known_ones_listed() -> None:
     with pytest.raises(BadRequest, match="Unknown metrics: nope") as raised:
         builtin_registry().check_known(["exact_match", "nope"])
     assert raised.value.details == {"metrics": ["nope"], "known": BUILTIN}
+
+
+def test_only_bounded_metrics_run_on_the_benchmark_loop() -> None:
+    # The engine computes light metrics on its event loop: a metric that runs a
+    # user's pattern (regex) or builds n-gram tables must stay in a thread, or
+    # one slow cell would stall every cell in flight.
+    registry = builtin_registry()
+    light = sorted(name for name in registry.names() if registry.get(name).info.light)
+
+    assert light == ["accuracy", "contains", "cost", "exact_match", "latency", "length"]
+    assert "light" not in registry.get("accuracy").info.describe()

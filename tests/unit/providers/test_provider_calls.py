@@ -85,6 +85,20 @@ def test_unset_options_are_left_out_of_the_request(wire: Wire, upstream: Start) 
         assert body["max_tokens"] == 1024
 
 
+def test_openai_calls_leave_out_the_sdk_self_description_headers(
+    upstream: Start,
+) -> None:
+    wire = Wire("openai", "/v1/chat/completions")
+    server = upstream(wire.success("ok", prompt=10, completion=1, cached=0))
+
+    complete_once(wire, server)
+
+    headers = server.seen[0].headers
+    assert [name for name in headers if name.startswith("x-stainless")] == []
+    assert headers["content-type"] == "application/json"
+    assert headers["authorization"] == f"Bearer {KEY}"
+
+
 @pytest.mark.parametrize("wire", WIRES)
 def test_an_empty_reply_cut_at_the_token_limit_is_an_empty_completion(
     wire: Wire, upstream: Start

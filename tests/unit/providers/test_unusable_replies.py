@@ -50,6 +50,12 @@ UNUSABLE = {
     "float token count": openai_reply(
         {"prompt_tokens": 1.5, "completion_tokens": 1, "total_tokens": 1}
     ),
+    "usage not an object": openai_reply(["prompt_tokens", 1]),
+    "choices not a list": json.dumps({"model": "m", "choices": "hi"}).encode(),
+    "message not an object": json.dumps(
+        {"model": "m", "choices": [{"message": "hi", "finish_reason": "stop"}]}
+    ).encode(),
+    "reply not an object": b"[1, 2, 3]",
 }
 
 
