@@ -30,6 +30,7 @@ from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app import jsontext
 from app.auth.permissions import authorize
 from app.auth.service import Principal
 from app.errors import ErrorCode, LTBError, NotFound
@@ -340,7 +341,7 @@ def _message(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
-        message = json.loads(text)
+        message = jsontext.loads(text)
     except ValueError:
         return None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):

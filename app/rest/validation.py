@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Scope
 
+from app import jsontext
 from app.errors import BadRequest
 
 MAX_MESSAGE_CHARS = 200
@@ -72,7 +73,12 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
         if not text:
             return None
         try:
-            body = json.loads(text)
+            body = jsontext.loads(text)
+        except jsontext.NonFiniteNumber as e:
+            raise BadRequest(
+                f"Request body is not valid JSON: {e}",
+                details={"errors": [{"field": None, "message": str(e)}]},
+            ) from e
         except json.JSONDecodeError as e:
             raise BadRequest(
                 f"Request body is not valid JSON: {e.msg} at line {e.lineno} "
@@ -155,7 +161,12 @@ def _safe_message(field: str | None, error: ValidationError) -> str:
         return f"does not satisfy '{error.validator}'"
     message = str(error.message)
     if len(message) > MAX_MESSAGE_CHARS:
-        return message[:MAX_MESSAGE_CHARS] + "..."
+        # jsonschema puts the value first ("'aaa...' is too long"): what failed
+        # would be cut off, so name the rule and its limit instead.
+        limit = json.dumps(error.validator_value, default=str)
+        if len(limit) > 60:
+            limit = limit[:60] + "..."
+        return f"does not satisfy '{error.validator}' ({limit})"
     return message
 
 

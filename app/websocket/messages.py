@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from app import jsontext
 from app.events import Topic
 
 MAX_TOPICS_PER_MESSAGE = 16
@@ -83,7 +84,7 @@ ClientMessage = Ping | Auth | Subscribe | Unsubscribe
 def parse(text: str) -> ClientMessage:
     """The client message in a text frame; raises InvalidMessage."""
     try:
-        body = json.loads(text)
+        body = jsontext.loads(text)
     except ValueError:
         raise InvalidMessage(ErrorCode.INVALID_MESSAGE, "Message is not JSON") from None
     if not isinstance(body, dict):

@@ -31,6 +31,30 @@ def test_hostile_json_bodies_are_refused_cleanly(
     assert response.json()["error"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_numbers_json_cannot_carry_are_refused_and_nothing_is_stored(
+    server: Server, number: str
+) -> None:
+    # Python reads these, JSON has none of them: a NaN passed every minimum and
+    # maximum of the contract, was stored, and came back as invalid JSON.
+    body = (
+        '{"input": "q", "output": "x", "metrics": ["latency"], '
+        f'"latency_ms": {number}}}'
+    )
+
+    response = server.client.post(
+        "/v1/evaluations",
+        content=body.encode(),
+        headers={**server.auth, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "BAD_REQUEST"
+    assert "not valid JSON" in response.json()["error"]["message"]
+    listed = server.client.get("/v1/evaluations", headers=server.auth).json()
+    assert listed["total"] == 0
+
+
 def test_media_types_are_case_insensitive(server: Server) -> None:
     body = f'{{"username": "admin", "password": "{ADMIN_PASSWORD}"}}'.encode()
 
