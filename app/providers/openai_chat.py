@@ -212,11 +212,14 @@ def _count(value: Any) -> int:
 
 
 def _refused(exc: BaseException) -> bool:
-    """Whether a connection failure was a refusal, not a timeout."""
+    """Whether a connection failure was a refusal or a hang-up, not a timeout."""
     # The SDK's aiohttp transport maps every aiohttp connection error, a refused
-    # connection included, to a connect timeout; the aiohttp error is its cause.
+    # connection or a server that closed it without answering included, to a
+    # timeout; the aiohttp error is its cause.
     cause: BaseException | None = exc
     while cause is not None:
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            return True
         if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(
             cause, aiohttp.ConnectionTimeoutError
         ):

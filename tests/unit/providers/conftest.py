@@ -32,7 +32,8 @@ class FakeUpstream:
     """A server that answers with scripted replies, the last one repeating forever.
 
     A reply is a dict: {"status": int, "json": object, "headers": {...},
-    "delay": seconds, "hang": bool}; every key is optional (200 with {} by default).
+    "delay": seconds, "hang": bool, "hang_up": bool (close without answering)};
+    every key is optional (200 with {} by default).
     """
 
     replies: list[dict[str, Any]]
@@ -113,6 +114,9 @@ def _handler_for(upstream: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             """Send reply, or hold the connection open if it is a hang."""
             if reply.get("hang"):
                 upstream.wait_released(HANG_LIMIT_S)
+                return
+            if reply.get("hang_up"):
+                self.close_connection = True
                 return
             time.sleep(reply.get("delay", 0))
             payload = json.dumps(reply.get("json", {})).encode()

@@ -122,6 +122,20 @@ def test_a_reply_that_never_comes_is_unavailable_after_the_timeout(
     assert 0.45 <= elapsed < 3
 
 
+def test_a_server_that_hangs_up_is_unreachable_not_a_timeout(upstream: Start) -> None:
+    wire = Wire("openai", "/v1/chat/completions")
+    server = upstream({"hang_up": True})
+    started = time.monotonic()
+
+    error = failure_of(wire, server, timeout_s=30, max_retries=1)
+
+    assert error.code == ErrorCode.SERVICE_UNAVAILABLE
+    assert error.details["reason"] == "unreachable"
+    assert "did not reply within" not in error.message
+    assert len(server.seen) == 2  # the SDK's retry, then the error
+    assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize("wire", WIRES)
 def test_a_refused_connection_is_unavailable(wire: Wire, closed_port: int) -> None:
     base_url = f"http://127.0.0.1:{closed_port}"
