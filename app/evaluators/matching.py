@@ -110,9 +110,18 @@ class RegexMatch:
     )
 
     def check_values(self, params: Mapping[str, Any]) -> None:
-        """Refuse a `pattern` parameter that is too long or does not compile."""
+        """Refuse a `pattern` that is too long or does not compile, and an
+        `ignore_case` that is not true or false."""
         if "pattern" in params:
             self._check_pattern(params["pattern"], "parameters.regex.pattern")
+        if "ignore_case" in params and not isinstance(params["ignore_case"], bool):
+            raise MetricParameterError(
+                "parameters.regex.ignore_case must be true or false",
+                details={
+                    "metric": self.info.name,
+                    "field": "parameters.regex.ignore_case",
+                },
+            )
 
     def _check_pattern(self, pattern: object, field: str) -> None:
         if not isinstance(pattern, str) or len(pattern) > self.MAX_PATTERN_CHARS:

@@ -150,6 +150,14 @@ def test_an_overlong_or_unknown_regex_parameter_is_refused() -> None:
         REGISTRY.get("regex").evaluate(unknown)
 
 
+@pytest.mark.parametrize("flag", ["yes", 1, "false", None])
+def test_a_regex_ignore_case_that_is_not_a_boolean_is_refused(flag: object) -> None:
+    regex = REGISTRY.get("regex")
+    with pytest.raises(MetricParameterError, match="true or false"):
+        regex.check_values({"pattern": "x", "ignore_case": flag})  # type: ignore[attr-defined]
+    regex.check_values({"pattern": "x", "ignore_case": True})  # type: ignore[attr-defined]
+
+
 def test_numeric_match_accepts_a_tolerance() -> None:
     params = {"numeric_match": {"tolerance": 0.01}}
     assert score("numeric_match", "about 3.14", "3.1416", parameters=params) == 1.0
