@@ -37,12 +37,10 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 from common import MachineLoad, save
 from engine_bench import LATENCY_S, MODEL, loopback_model
+from provider_calls import PROMPT, loopback_provider
 
 from app.providers.base import connection_limits
-from app.providers.config import ModelPrice, ProviderConfig
-from app.providers.openai_chat import OpenAIChatProvider
 
-PROMPT = "Question: which letter follows A?\n\nA. A\nB. B\n\nAnswer with the letter."
 BODY = {
     "model": MODEL,
     "messages": [{"role": "user", "content": PROMPT}],
@@ -84,16 +82,7 @@ async def client(
             )
 
         return typed, sdk.close
-    config = ProviderConfig(
-        "loopback",
-        "openai",
-        url,
-        None,
-        {MODEL: ModelPrice(0, 0)},
-        max_concurrency=concurrency,
-        max_retries=0,
-    )
-    provider = OpenAIChatProvider(config, None)
+    provider = loopback_provider(url, concurrency)
 
     async def ours() -> Any:
         return await provider.complete(MODEL, PROMPT, max_tokens=16, temperature=0.0)

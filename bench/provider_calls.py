@@ -26,8 +26,11 @@ from engine_bench import LATENCY_S, MODEL, loopback_model
 from app.providers.config import ModelPrice, ProviderConfig
 from app.providers.openai_chat import OpenAIChatProvider
 
+PROMPT = "Question: which letter follows A?\n\nA. A\nB. B\n\nAnswer with the letter."
 
-async def calls(model_url: str, count: int, concurrency: int) -> dict[str, float]:
+
+def loopback_provider(model_url: str, concurrency: int) -> OpenAIChatProvider:
+    """Our provider for the loopback model, as many calls in flight as asked."""
     config = ProviderConfig(
         "loopback",
         "openai",
@@ -37,16 +40,17 @@ async def calls(model_url: str, count: int, concurrency: int) -> dict[str, float
         max_concurrency=concurrency,
         max_retries=0,
     )
-    provider = OpenAIChatProvider(config, None)
-    prompt = (
-        "Question: which letter follows A?\n\nA. A\nB. B\n\nAnswer with the letter."
-    )
-    await provider.complete(MODEL, prompt, max_tokens=16)  # connect, import lazily
+    return OpenAIChatProvider(config, None)
+
+
+async def calls(model_url: str, count: int, concurrency: int) -> dict[str, float]:
+    provider = loopback_provider(model_url, concurrency)
+    await provider.complete(MODEL, PROMPT, max_tokens=16)  # connect, import lazily
     work = iter(range(count))
 
     async def worker() -> None:
         for _ in work:
-            await provider.complete(MODEL, prompt, max_tokens=16, temperature=0.0)
+            await provider.complete(MODEL, PROMPT, max_tokens=16, temperature=0.0)
 
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

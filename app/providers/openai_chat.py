@@ -183,7 +183,8 @@ class OpenAIChatProvider:
         elif isinstance(exc, openai.APIConnectionError):
             error = failures.unreachable(
                 self.name,
-                timed_out=isinstance(exc, openai.APITimeoutError) and not _refused(exc),
+                timed_out=isinstance(exc, openai.APITimeoutError)
+                and not _connection_lost(exc),
                 timeout_s=self._config.timeout_s,
                 cause=exc,
                 attempts=self._config.max_retries + 1,
@@ -211,7 +212,7 @@ def _count(value: Any) -> int:
     return value
 
 
-def _refused(exc: BaseException) -> bool:
+def _connection_lost(exc: BaseException) -> bool:
     """Whether a connection failure was a refusal or a hang-up, not a timeout."""
     # The SDK's aiohttp transport maps every aiohttp connection error, a refused
     # connection or a server that closed it without answering included, to a
