@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import settings
+from hypothesis.errors import FlakyStrategyDefinition
 
 from tests.contract.conftest import DATASET_NAME
 from tests.integration.conftest import FAKE_MODEL
@@ -184,9 +185,28 @@ def test_stateful_links(call_kwargs: dict[str, Any]) -> None:
             STATEFUL[case.operation.label] += 1
             return call_kwargs
 
-    Machine.run(
-        settings=settings(max_examples=100, stateful_step_count=10, deadline=None)
-    )
+    # The live server keeps what earlier sequences created, so hypothesis' replay
+    # of a sequence can see other answers (a name already taken, a benchmark
+    # finished meanwhile) and stop with FlakyStrategyDefinition before it shows
+    # the failure it found (seen in 2 of 3 CI runs of one session). One fresh
+    # run then decides: a failure that is real fails that run as well.
+    for attempt in (1, 2):
+        try:
+            Machine.run(
+                settings=settings(
+                    max_examples=100,
+                    stateful_step_count=10,
+                    deadline=None,
+                    # No example database: the run again must not start by
+                    # replaying the sequence that could not be replayed.
+                    database=None,
+                )
+            )
+            break
+        except FlakyStrategyDefinition:
+            if attempt == 2:
+                raise
+            print("\nstateful run could not replay an example; running again")
     assert STATEFUL, "the state machine made no call"
 
 
