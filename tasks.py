@@ -77,7 +77,7 @@ def main() -> int:
     env = dict(os.environ)
     if env.get("CI") == "true":
         env["LTB_REQUIRE_BROWSER"] = "1"  # in CI the browser test must run
-    # The whole suite runs its tox envs two at a time: the long py env (real model,
+    # The whole suite runs its tox envs two at a time: the long e2e env (real model,
     # live servers) beside the others, one after another. --parallel-live keeps
     # every env's output in the log. With arguments, tox runs exactly those.
     tox = (

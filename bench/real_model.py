@@ -8,7 +8,7 @@ benchmark on a fresh `ltb serve` (provider max_concurrency N, benchmark
 concurrency N). Our overhead is (ours / bare - 1), medians over rounds.
 
 The interpreter with llama_cpp.server comes from $LTB_LLAMA_PYTHON, else the
-worktree's or the main checkout's tox env (.tox/py).
+checkout's tox env that runs the end-to-end tests (.tox/e2e).
 
     python bench/real_model.py --rounds 2 --concurrency 4
 """
@@ -52,7 +52,7 @@ def mmlu_dir() -> Path:
 def llama_python() -> str:
     explicit = os.environ.get("LTB_LLAMA_PYTHON")
     candidates = [explicit] if explicit else []
-    candidates += [str(ROOT / ".tox/py/bin/python"), "/work/main/.tox/py/bin/python"]
+    candidates.append(str(ROOT / ".tox/e2e/bin/python"))
     for python in candidates:
         if python and Path(python).exists() and find_gguf(python)[0] is not None:
             return python

@@ -6,10 +6,10 @@
 4. peers (promptfoo, lm-eval) on the same N cells at concurrency 64;
 5. real model: the MMLU dev split on SmolLM2 against a bare script.
 
-    .tox/py/bin/python bench/run_all.py            # full: about 25 minutes
-    .tox/py/bin/python bench/run_all.py --quick    # a short run: about 5 minutes
+    .tox/e2e/bin/python bench/run_all.py            # full: about 25 minutes
+    .tox/e2e/bin/python bench/run_all.py --quick    # a short run: about 5 minutes
 
-Run it with an interpreter that has this project installed (the tox py env, which
+Run it with an interpreter that has this project installed (the tox e2e env, which
 also has llama.cpp for part 5). Peers install on first use (setup_peers.py).
 """
 
