@@ -46,9 +46,15 @@ def add_commands(commands: Any) -> None:
         metavar="NAME",
         help="a metric (repeatable; default: accuracy, latency, cost)",
     )
-    run.add_argument("--iterations", type=int, default=20, help="items (default 20)")
-    run.add_argument("--repeats", type=int, default=1, help="repeats per item")
-    run.add_argument("--concurrency", type=int, default=4, help="requests at once")
+    # At least 1, checked here so a slip is a usage error (exit 2) before any
+    # request; the server still applies its upper limits.
+    run.add_argument(
+        "--iterations", type=_positive, default=20, help="items (default 20)"
+    )
+    run.add_argument("--repeats", type=_positive, default=1, help="repeats per item")
+    run.add_argument(
+        "--concurrency", type=_positive, default=4, help="requests at once"
+    )
     run.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     run.add_argument(
         "--detach", action="store_true", help="print the id and return at once"
@@ -360,6 +366,16 @@ def _target(text: str) -> dict[str, str]:
             f"a target is PROVIDER:MODEL (e.g. local:smollm2), got {text!r}"
         )
     return {"provider": provider, "model": model}
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _path_id(text: str) -> str:
