@@ -31,7 +31,8 @@ def create_benchmark(
     owner: Principal,
 ) -> dict[str, Any]:
     """Validate a benchmark request, sample its items and store it as pending."""
-    targets = [_target(providers, i, t) for i, t in enumerate(request["providers"])]
+    _check_configured(providers, request["providers"])
+    targets = [_target(t) for t in request["providers"]]
     judge = _judge(providers, request.get("judge"))
     _check_metrics(evaluators, request["metrics"], judge)
     parameters = _metric_parameters(evaluators, request)
@@ -245,21 +246,36 @@ def _judge(
     config = providers.config(judge["provider"])  # unknown provider: 400
     if not providers.is_configured(config.name):
         raise BadRequest(
-            f"Provider '{config.name}' is not configured: set {config.api_key_env}",
+            f"Provider not configured: '{config.name}' (set {config.api_key_env})",
             details={"judge": judge["provider"]},
         )
     return {"provider": judge["provider"], "model": judge["model"]}
 
 
-def _target(
-    providers: ProviderRegistry, index: int, target: dict[str, Any]
-) -> dict[str, Any]:
-    config = providers.config(target["provider"])
-    if not providers.is_configured(config.name):
-        raise BadRequest(
-            f"Provider '{config.name}' is not configured: set {config.api_key_env}",
-            details={"providers": {str(index): target["provider"]}},
-        )
+def _check_configured(
+    providers: ProviderRegistry, targets: list[dict[str, Any]]
+) -> None:
+    # Every target is checked before refusing, so one answer names every key to
+    # set (unknown names are refused first, by config(): a 400 of their own).
+    configs = [providers.config(target["provider"]) for target in targets]
+    missing = {
+        str(index): config
+        for index, config in enumerate(configs)
+        if not providers.is_configured(config.name)
+    }
+    if not missing:
+        return
+    needs = dict.fromkeys(
+        f"'{config.name}' (set {config.api_key_env})" for config in missing.values()
+    )
+    noun = "Provider" if len(needs) == 1 else "Providers"
+    raise BadRequest(
+        f"{noun} not configured: {', '.join(needs)}",
+        details={"providers": {i: config.name for i, config in missing.items()}},
+    )
+
+
+def _target(target: dict[str, Any]) -> dict[str, Any]:
     clean = {"provider": target["provider"], "model": target["model"]}
     if target.get("parameters"):
         clean["parameters"] = dict(target["parameters"])

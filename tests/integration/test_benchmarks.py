@@ -442,3 +442,33 @@ def test_results_wait_for_a_write_still_in_flight_when_the_cells_finish(
 
         assert final["progress"] == 1.0
         assert [t["items"] for t in final["results"]["targets"]] == [10, 10]
+
+
+def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
+    mmlu_server: Server,
+) -> None:
+    # The built-in providers need OPENAI_API_KEY and ANTHROPIC_API_KEY, which tox
+    # empties: both targets are refused in one answer, the configured one is not.
+    body = {
+        "name": "keys",
+        "providers": [
+            {"provider": "openai", "model": "gpt-4o-mini"},
+            {"provider": "fake", "model": FAKE_MODEL},
+            {"provider": "anthropic", "model": "claude-haiku"},
+        ],
+        "dataset": "mmlu",
+        "metrics": ["accuracy"],
+        "iterations": 1,
+    }
+
+    response = mmlu_server.client.post(
+        "/v1/benchmarks", headers=mmlu_server.auth, json=body
+    )
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["message"] == (
+        "Providers not configured: 'openai' (set OPENAI_API_KEY), "
+        "'anthropic' (set ANTHROPIC_API_KEY)"
+    )
+    assert error["details"] == {"providers": {"0": "openai", "2": "anthropic"}}
