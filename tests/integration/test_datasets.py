@@ -109,9 +109,26 @@ def test_an_unknown_format_or_missing_file_is_a_400(server: Server) -> None:
     )
 
     assert unknown.status_code == 400
-    assert "format" in unknown.json()["error"]["message"]
+    assert unknown.json()["error"]["message"] == "Request body is invalid: format"
+    (error,) = unknown.json()["error"]["details"]["errors"]
+    assert error["field"] == "format"
+    assert "is not one of ['mmlu-csv', 'gsm8k-jsonl', 'jsonl']" in error["message"]
     assert missing.status_code == 400
-    assert "file" in missing.json()["error"]["message"]
+    assert missing.json()["error"]["details"]["errors"] == [
+        {"field": "file", "message": "'file' is a required property"}
+    ]
+
+
+def test_every_invalid_field_of_a_form_is_named(server: Server) -> None:
+    response = server.client.post(
+        "/v1/datasets",
+        headers=server.auth,
+        files={"name": (None, "../etc"), "format": (None, "csv")},
+    )
+
+    assert response.status_code == 400
+    fields = [e["field"] for e in response.json()["error"]["details"]["errors"]]
+    assert sorted(fields) == ["file", "format", "name"]
 
 
 def test_a_form_that_is_not_multipart_is_a_415(server: Server) -> None:
