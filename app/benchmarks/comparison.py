@@ -243,8 +243,12 @@ def _pair_view(
                 "McNemar's test has little power"
             )
     for index in (a, b):
-        if not priced[index]:
-            notes.append(f"cost_usd: target {index} has no price")
+        if priced[index]:
+            continue
+        # Only an answered cell has a cost: with none, the price is not the cause.
+        totals = table.totals[index]
+        why = "has no answered cell" if totals.priced else "has no price"
+        notes.append(f"cost_usd: target {index} {why}")
     if status != BenchmarkStatus.COMPLETED:
         notes.append(f"benchmark is {status}: compared on the cells stored so far")
     return {

@@ -383,6 +383,19 @@ def test_an_unpriced_target_has_no_cost_comparison_and_says_why() -> None:
     assert "cost_usd: target 1 has no price" in pair["notes"]
 
 
+def test_a_target_whose_every_cell_failed_has_no_cost_comparison_for_that() -> None:
+    cells = [cell(0, p, True) for p in range(5)] + [
+        cell(1, p, False, latency=None, error="timeout") for p in range(5)
+    ]
+    table = table_of(2, list(range(5)), cells, [])
+
+    [pair] = compare("bm", "completed", TARGETS[:2], table, seed=0)["pairs"]
+
+    assert pair["cost_usd"] is None
+    assert "cost_usd: target 1 has no answered cell" in pair["notes"]
+    assert not any("has no price" in note for note in pair["notes"])
+
+
 def test_no_cells_compare_to_empty_pairs_without_failing() -> None:
     table = table_of(2, [0, 1], [], [])
 
