@@ -14,6 +14,7 @@ from connexion.validators import (
     ParameterValidator,
 )
 from jsonschema import Draft4Validator, FormatChecker, ValidationError
+from jsonschema.protocols import Validator
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Scope
@@ -101,13 +102,7 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
                 details={"errors": [{"field": None, "message": "body is required"}]},
             )
         validator = Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
-        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
-        if errors:
-            described = [describe_error(error) for error in errors]
-            fields = ", ".join(str(d["field"] or "body") for d in described)
-            raise BadRequest(
-                f"Request body is invalid: {fields}", details={"errors": described}
-            )
+        refuse_invalid(validator, body)
         return None
 
 
@@ -141,6 +136,17 @@ def _holds_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_nul(item) for item in value)
     return False
+
+
+def refuse_invalid(validator: Validator, body: Any) -> None:
+    """BadRequest naming every field of body that fails validator's schema."""
+    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+    if errors:
+        described = [describe_error(error) for error in errors]
+        fields = ", ".join(str(d["field"] or "body") for d in described)
+        raise BadRequest(
+            f"Request body is invalid: {fields}", details={"errors": described}
+        )
 
 
 def describe_error(error: ValidationError) -> dict[str, Any]:
@@ -236,11 +242,5 @@ class ClosingMultiPartFormDataValidator(MultiPartFormDataValidator):  # type: ig
         # envelope names each field, as it does for JSON bodies.
         if self._strict_validation:
             self._validate_params_strictly(body)
-        errors = sorted(self._validator.iter_errors(body), key=lambda e: list(e.path))
-        if errors:
-            described = [describe_error(error) for error in errors]
-            fields = ", ".join(str(d["field"] or "body") for d in described)
-            raise BadRequest(
-                f"Request body is invalid: {fields}", details={"errors": described}
-            )
+        refuse_invalid(self._validator, body)
         return None
