@@ -85,6 +85,10 @@ def parse(text: str) -> ClientMessage:
     """The client message in a text frame; raises InvalidMessage."""
     try:
         body = jsontext.loads(text)
+    except (jsontext.NonFiniteNumber, jsontext.TooDeep) as e:
+        raise InvalidMessage(
+            ErrorCode.INVALID_MESSAGE, f"Message is not acceptable JSON: {e}"
+        ) from None
     except ValueError:
         raise InvalidMessage(ErrorCode.INVALID_MESSAGE, "Message is not JSON") from None
     if not isinstance(body, dict):

@@ -31,6 +31,31 @@ def test_hostile_json_bodies_are_refused_cleanly(
     assert response.json()["error"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize("levels", [65, 500, 990])
+@pytest.mark.parametrize(
+    "path", ["/v1/auth/login", "/v1/benchmarks", "/v1/evaluations", "/graphql"]
+)
+def test_nesting_deeper_than_64_levels_is_refused_before_anything_walks_it(
+    server: Server, path: str, levels: int
+) -> None:
+    # A few hundred levels parsed, then broke a recursive check after the parser
+    # (a 500, and a traceback of thousands of lines in the log), with or without
+    # credentials.
+    deep = "[" * (levels - 1) + "]" * (levels - 1)
+    body = f'{{"query": "{{ health }}", "variables": {{"x": {deep}}}}}'
+
+    response = server.client.post(
+        path,
+        content=body.encode(),
+        headers={**server.auth, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"] == (
+        "Request body is not valid JSON: arrays and objects nest deeper than 64 levels"
+    )
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
 def test_numbers_json_cannot_carry_are_refused_and_nothing_is_stored(
     server: Server, number: str

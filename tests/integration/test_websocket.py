@@ -378,6 +378,8 @@ def test_unsubscribe_stops_the_events(server: Server) -> None:
         ('{"type": "auth", "token": ""}', "INVALID_MESSAGE"),
         ('{"type": "unsubscribe", "topics": ["nope"]}', "UNKNOWN_TOPIC"),
         ('{"type": "ping", "timestamp": 1e400}', "INVALID_MESSAGE"),
+        ('{"type": "ping", "x": ' + "[" * 64 + "]" * 64 + "}", "INVALID_MESSAGE"),
+        ('{"type": "ping", "x": ' + "[" * 999 + "]" * 999 + "}", "INVALID_MESSAGE"),
         ("\ud800", "INVALID_MESSAGE"),
     ],
 )
