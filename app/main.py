@@ -50,6 +50,7 @@ from app.rest.rate_limits import install_rate_limits
 from app.rest.request_id import RequestIdMiddleware
 from app.rest.resolver import PermissionResolver
 from app.rest.validation import (
+    AllErrorsFormDataValidator,
     AllErrorsJSONBodyValidator,
     AllErrorsParameterValidator,
     ClosingMultiPartFormDataValidator,
@@ -326,6 +327,7 @@ def _validators() -> dict[str, Any]:
     validators = dict(VALIDATOR_MAP)
     body = type(VALIDATOR_MAP["body"])(VALIDATOR_MAP["body"])
     body["*/*json"] = AllErrorsJSONBodyValidator
+    body["application/x-www-form-urlencoded"] = AllErrorsFormDataValidator
     body["multipart/form-data"] = ClosingMultiPartFormDataValidator
     validators["body"] = body
     validators["parameter"] = AllErrorsParameterValidator

@@ -216,6 +216,24 @@ def test_a_wrong_password_gets_the_form_again_and_no_cookie(
     assert live.status_code == 303
 
 
+def test_a_password_the_form_refuses_is_neither_echoed_nor_logged(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Over the schema's maxLength (1024): refused before any login is tried.
+    password = "SecretLongPw-" + "Q" * 1100
+
+    response = page_login(server, "any-benchmark", password=password)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] == "Request body is invalid: password"
+    assert error["details"]["errors"] == [
+        {"field": "password", "message": "does not satisfy 'maxLength'"}
+    ]
+    assert "SecretLongPw" not in response.text
+    assert "SecretLongPw" not in caplog.text
+
+
 @pytest.mark.parametrize("origin", ["https://evil.example", "null"])
 def test_another_site_cannot_sign_a_browser_in(
     finished: dict[str, Any], server: Server, origin: str
