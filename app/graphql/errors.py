@@ -77,5 +77,10 @@ class ErrorLog(logging.LoggerAdapter[logging.Logger]):
             )
             return
         # repr(): messages can quote client input, which must not forge log lines.
-        message = cause.message if isinstance(cause, LTBError) else str(msg)
+        # A GraphQLError's str() adds lines of the document around the error; the
+        # log keeps its message only, never the client's text.
+        if isinstance(cause, LTBError):
+            message = cause.message
+        else:
+            message = msg.message if isinstance(msg, GraphQLError) else str(msg)
         logger.info("GraphQL request %s refused: %r", request_id, message)
