@@ -18,6 +18,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from app.auth import audit
 from app.auth.audit import AuditAction
 from app.auth.permissions import Role
+from app.auth.service import AuthService
+from app.auth.user_rules import check_password, check_username
+from app.cli_bench import OutputError
 from app.cli_bench import add_commands as add_bench_commands
 from app.client import ClientError
 from app.errors import ConfigurationError, LTBError
@@ -30,8 +33,6 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from app.jobs.dispatch import CeleryExecutor
 
-# The same minimum as the API's UserCreate schema.
-MIN_PASSWORD_LENGTH = 12
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 
@@ -49,10 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(log_format, logging.WARNING if client_command else logging.INFO)
     try:
         result: int = args.command(args)
+        # Flushed here rather than at exit, so that a closed pipe is handled below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Whoever read our output stopped early (`ltb bench export ID | head`).
+        # As Python's documentation advises (signal module, "Note on SIGPIPE"):
+        # what is still buffered goes to devnull, so that the flush at exit does
+        # not fail again, and the exit code is 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except (ConfigurationError, LTBError) as e:
         print(f"ltb: {e.message}", file=sys.stderr)
         return 2
-    except ClientError as e:
+    except (ClientError, OutputError) as e:
         print(f"ltb: {e.message}", file=sys.stderr)
         return 1
     except OperationalError as e:
@@ -195,26 +206,50 @@ def db_upgrade(_args: argparse.Namespace) -> int:
 
 def user_add(args: argparse.Namespace) -> int:
     """Create a user; the password comes from LTB_NEW_USER_PASSWORD or a prompt."""
-    from app.main import build_runtime
-
+    # The API's rules for a new user (UserCreate), checked before anything is
+    # asked for or created; the role is one of the roles through argparse.
+    check_username(args.username)
     password = os.environ.get("LTB_NEW_USER_PASSWORD") or _read_password(args.username)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ConfigurationError(
-            f"Passwords must have at least {MIN_PASSWORD_LENGTH} characters"
+    check_password(password)
+    db, auth = _open_users(Settings.from_env().with_jwt_secret())
+    try:
+        user = auth.create_user(args.username, password, args.role)
+        audit.record(
+            db,
+            AuditAction.USER_CREATED,
+            actor_id=None,
+            actor="ltb user add",
+            target=user.id,
+            details={"username": user.username, "role": user.role},
         )
-    runtime = build_runtime(Settings.from_env().with_jwt_secret())
-    user = runtime.auth.create_user(args.username, password, args.role)
-    audit.record(
-        runtime.db,
-        AuditAction.USER_CREATED,
-        actor_id=None,
-        actor="ltb user add",
-        target=user.id,
-        details={"username": user.username, "role": user.role},
-    )
-    runtime.db.dispose()
+    finally:
+        db.dispose()
     print(f"created user {args.username} with role {args.role}")
     return 0
+
+
+def _open_users(settings: Settings) -> tuple[Database, AuthService]:
+    """The database and users of build_runtime(), without the rest of a server.
+
+    Importing app.main (provider SDKs, evaluators, the web stack) and starting
+    the plugins made `ltb user add` take seconds where creating the user takes a
+    password hash.
+    """
+    db = Database(settings.resolved_database_url)
+    try:
+        if settings.auto_migrate:
+            db.upgrade()
+        else:
+            db.require_current_schema()
+        assert settings.jwt_secret, "with_jwt_secret() always sets it"
+        auth = AuthService(db, settings.jwt_secret, settings.jwt_expiration)
+        # As the server's first start would: once any user exists, the server no
+        # longer creates its admin, so a first user made here must not be alone.
+        auth.ensure_admin(settings.admin_password)
+    except BaseException:
+        db.dispose()
+        raise
+    return db, auth
 
 
 def _read_password(username: str) -> str:

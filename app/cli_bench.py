@@ -9,12 +9,14 @@ benchmark runs, then a table of results with their 95% intervals.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
+import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, BinaryIO, TextIO
 
 from app.client import DEFAULT_SERVER, ApiClient, ClientError
 
@@ -138,14 +140,64 @@ def bench_export(args: argparse.Namespace) -> int:
     with _client(args) as client:
         chunks = client.stream_lines(path, params={"format": args.format})
         if args.output:
-            with open(args.output, "wb") as out:
-                written = sum(out.write(chunk) for chunk in chunks)
+            written = save_export(args.output, chunks)
             print(f"wrote {written} bytes to {args.output}", file=sys.stderr)
         else:
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
     return 0
+
+
+class OutputError(Exception):
+    """An output file that cannot be written, said in one sentence."""
+
+    def __init__(self, path: str, error: OSError) -> None:
+        self.message = f"cannot write {path}: {error.strerror or error}"
+        super().__init__(self.message)
+
+
+def save_export(path: str, chunks: Iterable[bytes]) -> int:
+    """Write every chunk to path, all or nothing; the bytes written, or OutputError.
+
+    The chunks go to a new file beside path, renamed onto it once the last one is
+    written: a refusal, a dropped connection or a full disk leaves neither a
+    partial export that looks complete nor an earlier file at path truncated.
+    """
+    target = os.path.realpath(path)  # through a symlink, as the shell's > goes
+    if os.path.exists(target) and not os.path.isfile(target):
+        # A device or a pipe (/dev/stdout, a FIFO) keeps nothing to be partial
+        # and cannot be renamed onto; a directory fails to open, as it should.
+        try:
+            with open(target, "wb") as out:
+                return _copy(chunks, out)
+        except OSError as e:
+            raise OutputError(path, e) from None
+    directory, name = os.path.split(target)
+    partial = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.part")
+    try:
+        # "x": never an existing file; created with the umask's mode, as > would.
+        with open(partial, "xb") as out:
+            written = _copy(chunks, out)
+        os.replace(partial, target)
+    except OSError as e:
+        _discard(partial)
+        raise OutputError(path, e) from None
+    except BaseException:  # the server's refusal or failure, Ctrl-C
+        _discard(partial)
+        raise
+    return written
+
+
+def _copy(chunks: Iterable[bytes], out: BinaryIO) -> int:
+    return sum(out.write(chunk) for chunk in chunks)
+
+
+def _discard(partial: str) -> None:
+    # It may never have been created (open failed): the error to report is the
+    # one that brought us here, not this one.
+    with contextlib.suppress(OSError):
+        os.remove(partial)
 
 
 def follow(
