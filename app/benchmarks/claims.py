@@ -19,6 +19,8 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.pool import NullPool
 
+from app.store.database import HIDE_PARAMETERS
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,7 +53,9 @@ class RunClaims:
         # A connection per claim, closed on release: never back into a pool with a
         # lock still held.
         self._engine = (
-            create_engine(url, poolclass=NullPool) if self._postgres else None
+            create_engine(url, poolclass=NullPool, hide_parameters=HIDE_PARAMETERS)
+            if self._postgres
+            else None
         )
 
     def try_claim(self, name: str) -> Claim | None:

@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # A PostgreSQL server that does not answer fails the connection after this long.
 CONNECT_TIMEOUT_S = 10
+# Every engine leaves statement parameters out of its errors: an IntegrityError
+# (or any failed statement) that reaches a log must not carry a password hash, a
+# key hash or a user's data with it. The SQL text itself holds only placeholders.
+HIDE_PARAMETERS = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ def _create_engine(url: str, pool: PoolSize) -> Engine:
         return create_engine(
             url,
             pool_pre_ping=True,
+            hide_parameters=HIDE_PARAMETERS,
             pool_size=pool.size,
             max_overflow=pool.max_overflow,
             pool_timeout=pool.timeout_s,
@@ -132,6 +137,7 @@ def _create_engine(url: str, pool: PoolSize) -> Engine:
         max_overflow=0,
         pool_timeout=pool.timeout_s,
         connect_args={"timeout": 30},
+        hide_parameters=HIDE_PARAMETERS,
     )
     event.listen(engine, "connect", _configure_sqlite)
     return engine

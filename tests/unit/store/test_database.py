@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+from app.benchmarks.claims import RunClaims
 from app.errors import ConfigurationError
 from app.main import build_runtime, pool_size
 from app.settings import Settings
 from app.store.database import Database, PoolSize
+from app.store.models import User
+from tests.support.postgres import require_postgres, temporary_database
 
 UNREACHABLE_POSTGRES = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 
@@ -80,3 +85,58 @@ def test_without_auto_migrate_the_server_does_not_migrate(tmp_path: Path) -> Non
     Database(settings.resolved_database_url).upgrade()
     runtime = build_runtime(settings)
     runtime.db.dispose()
+
+
+# What an argon2 hash looks like; any of it in a log line is a leak.
+STORED_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2VjcmV0c2FsdA$bm90LWEtcmVhbC1oYXNo"
+
+
+def log_a_duplicate_user(db: Database, caplog: pytest.LogCaptureFixture) -> str:
+    """Insert a taken username with STORED_HASH, log the failure; the log text."""
+    db.upgrade()
+    with db.session() as session:
+        session.add(User(username="taken", password_hash="first", role="viewer"))
+    duplicate = User(username="taken", password_hash=STORED_HASH, role="viewer")
+    with pytest.raises(IntegrityError) as failed, db.session() as session:
+        session.add(duplicate)
+    with caplog.at_level(logging.ERROR):
+        logging.getLogger("test").error("insert failed", exc_info=failed.value)
+    db.dispose()
+    return caplog.text
+
+
+def test_a_failed_insert_logged_on_sqlite_carries_no_parameter_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logged = log_a_duplicate_user(Database(f"sqlite:///{tmp_path / 'ltb.db'}"), caplog)
+
+    assert "UNIQUE constraint failed: users.username" in logged
+    assert "[SQL parameters hidden due to hide_parameters=True]" in logged
+    assert STORED_HASH not in logged
+    assert "argon2" not in logged
+
+
+@pytest.mark.postgres
+def test_a_failed_insert_logged_on_postgresql_carries_no_parameter_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    require_postgres()
+    with temporary_database() as url:
+        logged = log_a_duplicate_user(
+            Database(url.replace("postgresql://", "postgresql+psycopg://")), caplog
+        )
+
+    assert "duplicate key value violates unique constraint" in logged
+    assert "[SQL parameters hidden due to hide_parameters=True]" in logged
+    assert STORED_HASH not in logged
+    assert "argon2" not in logged
+
+
+def test_every_engine_the_server_creates_hides_statement_parameters() -> None:
+    db = Database(UNREACHABLE_POSTGRES)  # both connect lazily
+    claims = RunClaims(UNREACHABLE_POSTGRES)
+
+    assert db.engine.hide_parameters is True
+    assert claims._engine is not None and claims._engine.hide_parameters is True
+    db.dispose()
+    claims.dispose()
