@@ -115,17 +115,23 @@ class AuthService:
 
     def create_user(self, username: str, password: str, role: str) -> User:
         """Create a user; a taken username is a Conflict."""
-        with self.db.session() as session:
-            if session.scalar(select(User).where(User.username == username)):
-                raise Conflict(f"User '{username}' already exists")
-            user = User(
-                username=username,
-                password_hash=_hasher.hash(password),
-                role=Role(role),
-            )
-            session.add(user)
-            session.flush()
-            return user
+        try:
+            with self.db.session() as session:
+                if session.scalar(select(User).where(User.username == username)):
+                    raise _username_taken(username)
+                user = User(
+                    username=username,
+                    password_hash=_hasher.hash(password),
+                    role=Role(role),
+                )
+                session.add(user)
+                session.flush()
+                return user
+        except IntegrityError as e:
+            # A concurrent request created the same username between our check and
+            # our insert; the unique constraint is the real check, the SELECT only
+            # the common case. The username is the only unique column we set.
+            raise _username_taken(username) from e
 
     def list_users(self, offset: int, limit: int) -> tuple[list[User], int]:
         """A page of users, oldest first."""
@@ -334,6 +340,10 @@ class AuthService:
         if user is None or user.disabled:
             raise Unauthorized("The user of this credential is disabled or gone")
         return user
+
+
+def _username_taken(username: str) -> Conflict:
+    return Conflict(f"User '{username}' already exists")
 
 
 def _matches(user: User | None, password: str) -> bool:

@@ -340,12 +340,20 @@ class CellRunner:
 
     def _load_plan(self, benchmark_id: str) -> Plan | None:
         with self.db.session() as session:
+            # Only a benchmark still pending starts, checked by the UPDATE itself: a
+            # cancel committed after a read would be overwritten with "running",
+            # and the benchmark resumed on every restart.
+            session.execute(
+                update(Benchmark)
+                .where(
+                    Benchmark.id == benchmark_id,
+                    Benchmark.status == BenchmarkStatus.PENDING,
+                )
+                .values(status=BenchmarkStatus.RUNNING, started_at=utcnow())
+            )
             benchmark = session.get(Benchmark, benchmark_id)
             if benchmark is None or benchmark.status not in UNFINISHED:
                 return None
-            if benchmark.status == BenchmarkStatus.PENDING:
-                benchmark.status = BenchmarkStatus.RUNNING
-                benchmark.started_at = utcnow()
             rows = session.scalars(
                 select(DatasetItem).where(
                     DatasetItem.dataset_id == benchmark.dataset_id,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.permissions import Role
 from app.auth.service import Principal
 from app.benchmarks.aggregate import benchmark_results, read_cell_table
 from app.benchmarks.items import item_from_row
-from app.benchmarks.lifecycle import BenchmarkStatus, check_transition
+from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus, check_transition
 from app.benchmarks.prompts import build_prompt
 from app.datasets.service import resolve_dataset
 from app.errors import BadRequest, Forbidden, NotFound
@@ -111,14 +111,30 @@ def list_benchmarks(
 
 
 def cancel_benchmark(db: Database, benchmark_id: str, caller: Principal) -> None:
-    """Mark a benchmark cancelled; only its owner or an admin may."""
+    """Mark a benchmark cancelled; only its owner or an admin may.
+
+    Of several cancels at once exactly one succeeds and the others are a Conflict,
+    as a cancel after it would be: the status is checked by the UPDATE itself, so
+    no other cancel (or the engine finishing) can change it in between.
+    """
     with db.session() as session:
         benchmark = _get(session, benchmark_id)
         if caller.role != Role.ADMIN and benchmark.created_by != caller.user_id:
             raise Forbidden("Only the benchmark's owner or an admin may cancel it")
         check_transition(benchmark.status, BenchmarkStatus.CANCELLED)
-        benchmark.status = BenchmarkStatus.CANCELLED
-        benchmark.finished_at = utcnow()
+        cancelled = session.execute(
+            update(Benchmark)
+            .where(
+                Benchmark.id == benchmark_id,
+                Benchmark.status.in_([str(s) for s in UNFINISHED]),
+            )
+            .values(status=BenchmarkStatus.CANCELLED, finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if cancelled.rowcount == 0:  # type: ignore[attr-defined]
+            # Finished or cancelled since we read it: refuse as for its status now.
+            session.expire(benchmark)
+            check_transition(benchmark.status, BenchmarkStatus.CANCELLED)
 
 
 def list_cells(

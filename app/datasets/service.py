@@ -6,16 +6,20 @@ import logging
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.datasets.formats import DatasetItem as ParsedItem
-from app.datasets.formats import parse_dataset
-from app.errors import BadRequest, NotFound
+from app.datasets.formats import ParsedDataset, parse_dataset
+from app.errors import BadRequest, Conflict, NotFound
 from app.store.database import Database
 from app.store.models import Dataset, DatasetItem
 
 logger = logging.getLogger(__name__)
 
 MAX_ITEMS_PER_UPLOAD = 100_000
+# How many times an upload tries for the next version of its name before a 409.
+VERSION_ATTEMPTS = 8
 
 
 def import_dataset(
@@ -30,29 +34,66 @@ def import_dataset(
     parsed = parse_dataset(format, files, max_items=max_items)
     _refuse_nul(parsed.items)
 
-    with db.session() as session:
-        newest = session.scalar(
-            select(func.max(Dataset.version)).where(Dataset.name == name)
+    # Uploads under one name that run at once all read the same newest version;
+    # the unique (name, version) lets one of them store it, and each other one
+    # starts over from the version that won. An attempt is lost only to an upload
+    # that was stored, so up to VERSION_ATTEMPTS uploads of one name at once each
+    # get a version of their own; beyond that a 409 rather than waiting on.
+    for _attempt in range(VERSION_ATTEMPTS):
+        try:
+            dataset = _store_next_version(db, name, parsed, created_by)
+            break
+        except _VersionTaken:
+            logger.info("dataset %s: version taken by a concurrent upload", name)
+    else:
+        raise Conflict(
+            f"Dataset '{name}' is being uploaded by too many requests at once; "
+            "try again",
+            details={"name": name},
         )
+    subjects = _subjects(parsed.items)
+
+    logger.info(
+        "imported dataset %s v%d: %d items", name, dataset.version, dataset.item_count
+    )
+    return dataset_view(dataset, subjects)
+
+
+class _VersionTaken(Exception):
+    """Another upload stored the version this one was about to store."""
+
+
+def _store_next_version(
+    db: Database, name: str, parsed: ParsedDataset, created_by: str | None
+) -> Dataset:
+    """Store ``parsed`` as the version after the newest stored one of ``name``."""
+    with db.session() as session:
         dataset = Dataset(
             name=name,
-            version=(newest or 0) + 1,
+            version=_newest_version(session, name) + 1,
             format=parsed.format,
             content_hash=parsed.content_hash,
             item_count=len(parsed.items),
             created_by=created_by,
         )
         session.add(dataset)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError as e:
+            # Only (name, version) can clash: the id is a fresh UUID.
+            raise _VersionTaken from e
         rows = [_item_row(dataset.id, i, item) for i, item in enumerate(parsed.items)]
         if rows:
             session.execute(insert(DatasetItem), rows)
-        subjects = _subjects(parsed.items)
+    return dataset
 
-    logger.info(
-        "imported dataset %s v%d: %d items", name, dataset.version, dataset.item_count
+
+def _newest_version(session: Session, name: str) -> int:
+    """The highest stored version of ``name``; 0 when there is none."""
+    newest = session.scalar(
+        select(func.max(Dataset.version)).where(Dataset.name == name)
     )
-    return dataset_view(dataset, subjects)
+    return newest or 0
 
 
 def list_datasets(

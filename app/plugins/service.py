@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.events import EventBus
@@ -131,6 +132,22 @@ class PluginService:
     ) -> tuple[dict[str, Any], bool]:
         """Enable or disable a plugin (kept in the database); whether it changed."""
         plugin = self._find(plugin_id)
+        try:
+            changed = self._store_enabled(plugin, enabled, actor_id)
+        except IntegrityError:
+            # The plugin's first decision, made by two requests at once: the other
+            # one stored its row first. Now there is a row, this one updates it.
+            changed = self._store_enabled(plugin, enabled, actor_id)
+        disabled = self._disabled_ids()
+        if changed:
+            event = PluginEvent.ENABLED if enabled else PluginEvent.DISABLED
+            self._publish(plugin, event, _status(plugin, disabled))
+        return _detail(plugin, disabled), changed
+
+    def _store_enabled(
+        self, plugin: InstalledPlugin, enabled: bool, actor_id: str | None
+    ) -> bool:
+        """Store an admin's decision; whether it changes the plugin's state."""
         with self._db.session() as session:
             state = session.get(PluginState, plugin.id)
             changed = (state.enabled if state else True) != enabled
@@ -140,11 +157,7 @@ class PluginService:
             state.enabled = enabled
             state.updated_by = actor_id
             state.updated_at = datetime.now(UTC)
-        disabled = self._disabled_ids()
-        if changed:
-            event = PluginEvent.ENABLED if enabled else PluginEvent.DISABLED
-            self._publish(plugin, event, _status(plugin, disabled))
-        return _detail(plugin, disabled), changed
+        return changed
 
     def execute(self, plugin_id: str, plugin_input: dict[str, Any]) -> Execution:
         """Run a ready plugin on a valid input in a worker process; blocks the thread.
