@@ -17,7 +17,12 @@ import yaml
 from jsonschema import Draft4Validator
 
 from app.errors import BadRequest
-from app.rest.validation import FORMAT_CHECKER, check_storable, describe_error
+from app.rest.validation import (
+    FORMAT_CHECKER,
+    SchemaValidator,
+    check_storable,
+    describe_error,
+)
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
 _REF_PREFIX = "#/components/"
@@ -48,7 +53,7 @@ def _check(pointer: str, value: Any, what: str, field: str | None = None) -> Non
 @cache
 def _validator(pointer: str) -> Draft4Validator:
     schema = _resolved(_component(pointer))
-    return Draft4Validator(schema, format_checker=FORMAT_CHECKER)
+    return SchemaValidator(schema, format_checker=FORMAT_CHECKER)
 
 
 @cache

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ from connexion.validators import (
     MultiPartFormDataValidator,
     ParameterValidator,
 )
-from jsonschema import Draft4Validator, FormatChecker, ValidationError
+from jsonschema import Draft4Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -60,6 +62,50 @@ def _is_date_time(value: object) -> bool:
 FORMAT_CHECKER.checks("date-time", raises=ValueError)(_is_date_time)
 
 
+@functools.lru_cache(maxsize=256)
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema ``pattern`` compiled with ECMA-262's meaning of ``$``.
+
+    In ECMA-262 (what JSON Schema patterns are) ``$`` matches at the end of the
+    input only; in Python it also matches before a final newline, so jsonschema
+    accepted "admin\\n" for ``^[A-Za-z0-9._@-]+$``: a look-alike user name. Each
+    ``$`` that is neither escaped nor in a character class becomes ``\\Z``.
+    """
+    translated = []
+    in_class = False
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\":
+            translated.append(pattern[position : position + 2])
+            position += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        translated.append(char)
+        position += 1
+    return re.compile("".join(translated))
+
+
+def _pattern(
+    validator: Validator, pattern: str, instance: Any, _schema: Any
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(
+        instance
+    ):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Connexion's request validator (readOnly/writeOnly, defaults) and plain Draft 4,
+# each with the ECMA-262 pattern keyword.
+RequestValidator = validators.extend(Draft4RequestValidator, {"pattern": _pattern})
+SchemaValidator = validators.extend(Draft4Validator, {"pattern": _pattern})
+
+
 class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
     """JSON body validation whose error names each failing field in ``details``."""
 
@@ -101,7 +147,7 @@ class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc
                 "Request body must not be empty",
                 details={"errors": [{"field": None, "message": "body is required"}]},
             )
-        validator = Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
+        validator = RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
         refuse_invalid(validator, body)
         return None
 
@@ -216,7 +262,7 @@ class AllErrorsParameterValidator(ParameterValidator):  # type: ignore[misc]
 def _parameter_error(param: dict[str, Any], value: Any) -> str | None:
     if value is None:
         return "is required" if param.get("required") else None
-    validator = Draft4Validator(param.get("schema", {}), format_checker=FORMAT_CHECKER)
+    validator = SchemaValidator(param.get("schema", {}), format_checker=FORMAT_CHECKER)
     error = next(iter(validator.iter_errors(value)), None)
     return error.message if error is not None else None
 
@@ -247,7 +293,7 @@ class _AllErrorsForm:
     # Set and defined by Connexion's FormDataValidator, which comes after this
     # class in the method resolution order.
     _strict_validation: bool
-    _validator: Validator
+    _schema: dict[str, Any]
     if TYPE_CHECKING:
 
         def _validate_params_strictly(self, data: dict[str, Any]) -> None: ...
@@ -255,7 +301,8 @@ class _AllErrorsForm:
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if self._strict_validation:
             self._validate_params_strictly(body)
-        refuse_invalid(self._validator, body)
+        validator = RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
+        refuse_invalid(validator, body)
         return None
 
 

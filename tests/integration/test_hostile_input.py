@@ -211,3 +211,20 @@ def test_an_id_longer_than_the_contract_allows_is_a_documented_400(
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "BAD_REQUEST"
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_look_alike_user(
+    server: Server,
+) -> None:
+    # jsonschema runs patterns with Python's re, whose $ also matches before a
+    # final newline: "admin\n" passed ^[A-Za-z0-9._@-]+$ and could log in.
+    response = server.client.post(
+        "/v1/users",
+        headers=server.auth,
+        json={"username": "admin\n", "password": "a-long-password", "role": "user"},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "username"
+    users = server.client.get("/v1/users", headers=server.auth).json()["items"]
+    assert [user["username"] for user in users] == ["admin"]
