@@ -290,11 +290,14 @@ class Session:
         )
 
     def _unsubscribe(self, message: messages.Unsubscribe) -> None:
+        # The count says what changed: a topic not subscribed to is not counted.
+        count = 0
         for topic in message.topics:
-            self.connection.topics.discard(topic)
+            if topic in self.connection.topics:
+                count += 1
+                self.connection.topics.discard(topic)
             if topic == "benchmark.progress":
                 self.connection.benchmark_ids.clear()
-        count = len(message.topics)
         self._reply(
             messages.ack(
                 message.request_id,

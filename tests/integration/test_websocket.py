@@ -340,6 +340,9 @@ def test_unsubscribe_stops_the_events(server: Server) -> None:
         server.client.get("/health")
         send(ws, type="ping", timestamp=7)
         assert receive(ws) == {"type": "pong", "timestamp": 7}  # no request.logs event
+        # A topic not subscribed to (any more) is not counted as unsubscribed.
+        send(ws, type="unsubscribe", topics=["request.logs"], request_id="v")
+        assert receive(ws)["message"] == "Unsubscribed from 0 topics"
 
 
 @pytest.mark.parametrize(
