@@ -237,10 +237,7 @@ def _open_users(settings: Settings) -> tuple[Database, AuthService]:
     """
     db = Database(settings.resolved_database_url)
     try:
-        if settings.auto_migrate:
-            db.upgrade()
-        else:
-            db.require_current_schema()
+        db.prepare(settings.auto_migrate)
         assert settings.jwt_secret, "with_jwt_secret() always sets it"
         auth = AuthService(db, settings.jwt_secret, settings.jwt_expiration)
         # As the server's first start would: once any user exists, the server no

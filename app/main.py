@@ -177,10 +177,7 @@ def build_runtime(settings: Settings) -> Runtime:
     schema of this code (`ltb db upgrade`); otherwise this refuses to go on.
     """
     db = Database(settings.resolved_database_url, pool_size(settings))
-    if settings.auto_migrate:
-        db.upgrade()
-    else:
-        db.require_current_schema()
+    db.prepare(settings.auto_migrate)
     assert settings.jwt_secret, "with_jwt_secret() always sets it"
     auth = AuthService(db, settings.jwt_secret, settings.jwt_expiration)
     configs = load_provider_configs(settings.providers_file, settings.environ)

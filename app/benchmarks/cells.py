@@ -105,6 +105,21 @@ class Plan:
 CellKey = tuple[int, int, int]  # (target index, item position, repeat)
 
 
+def start_pending(session: Session, benchmark_id: str) -> None:
+    """Mark a benchmark running if it is still pending, in the UPDATE itself.
+
+    A status read first and written after would overwrite a cancel committed in
+    between with "running", and the benchmark would be resumed on every restart.
+    """
+    session.execute(
+        update(Benchmark)
+        .where(
+            Benchmark.id == benchmark_id, Benchmark.status == BenchmarkStatus.PENDING
+        )
+        .values(status=BenchmarkStatus.RUNNING, started_at=utcnow())
+    )
+
+
 class CellRunner:
     """Runs cells of benchmarks on this process' event loop and stores them."""
 
@@ -340,17 +355,7 @@ class CellRunner:
 
     def _load_plan(self, benchmark_id: str) -> Plan | None:
         with self.db.session() as session:
-            # Only a benchmark still pending starts, checked by the UPDATE itself: a
-            # cancel committed after a read would be overwritten with "running",
-            # and the benchmark resumed on every restart.
-            session.execute(
-                update(Benchmark)
-                .where(
-                    Benchmark.id == benchmark_id,
-                    Benchmark.status == BenchmarkStatus.PENDING,
-                )
-                .values(status=BenchmarkStatus.RUNNING, started_at=utcnow())
-            )
+            start_pending(session, benchmark_id)
             benchmark = session.get(Benchmark, benchmark_id)
             if benchmark is None or benchmark.status not in UNFINISHED:
                 return None

@@ -23,20 +23,21 @@ from itertools import islice
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.benchmarks.cells import (
     CellKey,
     fail_benchmark,
     ordered_cells,
+    start_pending,
     stored_keys,
 )
-from app.benchmarks.lifecycle import UNFINISHED, BenchmarkStatus
+from app.benchmarks.lifecycle import UNFINISHED
 from app.benchmarks.progress import publish_progress
 from app.events import EventBus
 from app.jobs.celery_app import CHUNK_TASK
 from app.store.database import Database
-from app.store.models import Benchmark, utcnow
+from app.store.models import Benchmark
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +122,7 @@ class CeleryExecutor:
             queued += 1
 
         with self.db.session() as session:
-            session.execute(
-                update(Benchmark)
-                .where(
-                    Benchmark.id == benchmark_id,
-                    Benchmark.status == BenchmarkStatus.PENDING,
-                )
-                .values(status=BenchmarkStatus.RUNNING, started_at=utcnow())
-            )
+            start_pending(session, benchmark_id)
         return queued
 
     def _queue_or_fail(self, benchmark_id: str) -> None:

@@ -65,6 +65,13 @@ class Database:
         """The SQL dialect name: "sqlite" or "postgresql"."""
         return self.engine.dialect.name
 
+    def prepare(self, auto_migrate: bool) -> None:
+        """Migrate to this code's schema, or (without auto_migrate) require it."""
+        if auto_migrate:
+            self.upgrade()
+        else:
+            self.require_current_schema()
+
     def upgrade(self) -> list[str]:
         """Apply every pending Alembic migration; return those applied, oldest first."""
         config = _alembic_config()
