@@ -247,8 +247,10 @@ def _metric_parameters(
             f"Parameters given for metrics not requested: {', '.join(stray)}",
             details={"parameters": stray, "metrics": request["metrics"]},
         )
-    for name, given in parameters.items():
+    # Every metric, with or without parameters: a plugin metric may require one.
+    for name in request["metrics"]:
         evaluator = evaluators.get(name)
+        given = parameters.get(name, {})
         check_parameters(evaluator.info, given)
         check_parameter_values(evaluator, given)
     return parameters

@@ -9,8 +9,9 @@ in ``properties``:
 - every other declared property is a parameter of the metric, given per request
   as ``parameters: {"plugin:<name>": {...}}``.
 
-The plugin checks the result against its input_schema as for any execution, and
-its ``score`` (0..1) is the metric's value. The plugin runs in its own process,
+Parameters the input_schema refuses are a 400 when the evaluation or benchmark
+is created (check_values). The plugin checks the whole input against its
+input_schema as for any execution, and its ``score`` (0..1) is the metric's value. The plugin runs in its own process,
 awaited in a thread, so the event loop never waits on it; a plugin that fails
 (invalid input, raised, crashed, timed out, disabled since start-up) gives a null
 value with the reason instead of an error.
@@ -19,11 +20,20 @@ value with the reason instead of an error.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from app.errors import Conflict, LTBError
-from app.evaluators.base import Case, Kind, MetricInfo, MetricResult, Need
+from app.evaluators.base import (
+    Case,
+    Kind,
+    MetricInfo,
+    MetricParameterError,
+    MetricResult,
+    Need,
+)
 from app.evaluators.registry import EvaluatorRegistry
+from app.plugins.manifest import input_errors
 
 if TYPE_CHECKING:
     from app.plugins.service import PluginService
@@ -50,6 +60,7 @@ class PluginMetric:
         self.plugin_id: str = plugin["id"]
         properties = (plugin.get("input_schema") or {}).get("properties") or {}
         self._fields = [name for name in CASE_FIELDS if name in properties]
+        self._input_schema: dict[str, Any] = plugin.get("input_schema") or {}
         self.info = MetricInfo(
             name=PREFIX + plugin["name"],
             description=(
@@ -73,6 +84,28 @@ class PluginMetric:
                 "version": plugin["version"],
             },
         )
+
+    def check_values(self, given: Mapping[str, Any]) -> None:
+        """Refuse parameters the plugin's input_schema refuses, before any run.
+
+        The case fields (text, output, input...) are filled per case later; every
+        other failure (a parameter of the wrong shape, a required one missing)
+        would make every value of the run null, so it is a 400 now.
+        """
+        parameters = set(self.info.parameters)
+        errors = [
+            error
+            for error in input_errors(self._input_schema, dict(given))
+            # "input.keywords.0" is about the parameter keywords; "input.text" is
+            # a case field, given per case.
+            if set(error["field"].split(".")[1:2]) & parameters
+        ]
+        if errors:
+            fields = ", ".join(error["field"] for error in errors)
+            raise MetricParameterError(
+                f"Parameters of metric '{self.info.name}' are invalid: {fields}",
+                details={"metric": self.info.name, "errors": errors},
+            )
 
     def plugin_input(self, case: Case) -> dict[str, Any]:
         """What the plugin is given for ``case``: its parameters and case fields."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Server
+from tests.integration.conftest import FAKE_MODEL, Server
+from tests.integration.test_datasets import mmlu_dev_files, upload
 from tests.integration.test_plugins import plugin_named
 from tests.support.plugins import requires_test_plugins
 
@@ -23,6 +25,13 @@ KEYWORDS = ["Paris", "capital", "Berlin", "France"]
 def server(make_server: Callable[..., Server]) -> Server:
     """A server whose plugins may run for TIME_LIMIT_S seconds."""
     return make_server(settings_options={"plugin_time_limit_s": TIME_LIMIT_S})
+
+
+@pytest.fixture
+def mmlu_server(server: Server, datasets_dir: Path) -> Server:
+    response = upload(server, "mmlu", "mmlu-csv", mmlu_dev_files(datasets_dir))
+    assert response.status_code == 201
+    return server
 
 
 def coverage(text: str, keywords: list[str]) -> float:
@@ -84,17 +93,49 @@ def test_a_plugin_metric_is_the_plugins_score_of_the_output(server: Server) -> N
     assert detail["evidence"]["execution_time_ms"] >= 0
 
 
-def test_a_plugin_input_that_fails_its_schema_is_null_with_the_reason(
-    server: Server,
+@pytest.mark.parametrize(
+    ("parameters", "error"),
+    [
+        (
+            {},
+            {"field": "input.keywords", "message": "'keywords' is a required property"},
+        ),
+        (
+            {"keywords": "Paris"},
+            {"field": "input.keywords", "message": "'Paris' is not of type 'array'"},
+        ),
+        (
+            {"keywords": ["Paris"], "whole_words": "yes"},
+            {"field": "input.whole_words", "message": "'yes' is not of type 'boolean'"},
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/evaluations", "/v1/benchmarks"])
+def test_parameters_the_plugins_schema_refuses_are_a_400_before_any_run(
+    mmlu_server: Server, path: str, parameters: dict, error: dict
 ) -> None:
-    result = evaluate(server, [METRIC])  # no keywords
+    # Every value of the run would be null: refused up front, as a regex pattern
+    # that does not compile is. The case fields (text) are not parameters.
+    body = {
+        "/v1/evaluations": {"input": "q", "output": "Paris"},
+        "/v1/benchmarks": {
+            "name": "plugin",
+            "providers": [{"provider": "fake", "model": FAKE_MODEL}],
+            "dataset": "mmlu",
+            "iterations": 1,
+        },
+    }[path] | {"metrics": [METRIC], "parameters": {METRIC: parameters}}
 
-    assert result["metrics"] == {METRIC: None}
-    assert result["null_metrics"] == [METRIC]
-    assert (
-        "Plugin input is invalid: input.keywords"
-        in (result["details"][METRIC]["reason"])
+    response = mmlu_server.client.post(path, headers=mmlu_server.auth, json=body)
+
+    assert response.status_code == 400, response.text
+    refusal = response.json()["error"]
+    assert refusal["message"] == (
+        f"Parameters of metric '{METRIC}' are invalid: {error['field']}"
     )
+    assert refusal["details"]["errors"] == [error]
+    listed = mmlu_server.client.get(path, headers=mmlu_server.auth).json()
+    assert listed["total"] == 0
 
 
 def test_an_unknown_plugin_metric_parameter_is_refused(server: Server) -> None:
