@@ -117,7 +117,12 @@ class AuthService:
         """Create a user; a taken username is a Conflict."""
         try:
             with self.db.session() as session:
-                if session.scalar(select(User).where(User.username == username)):
+                # Names that differ only in case are one name: "Admin" beside
+                # "admin" would be an impersonation waiting to happen.
+                taken = select(User).where(
+                    func.lower(User.username) == username.lower()
+                )
+                if session.scalar(taken):
                     raise _username_taken(username)
                 user = User(
                     username=username,

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import (
@@ -215,18 +215,31 @@ def describe_error(error: ValidationError) -> dict[str, Any]:
 
 def _safe_message(field: str | None, error: ValidationError) -> str:
     # jsonschema quotes the offending value: never echo a password, and never a
-    # megabyte of someone's input.
+    # megabyte of someone's input. The whole body, or an array or object, may
+    # hold a password (a login body sent as an array): only a field's own scalar
+    # value is quoted back.
     if field and "password" in field.split(".")[-1]:
         return f"does not satisfy '{error.validator}'"
+    quotes_value = error.validator not in _NAMES_KEYS_ONLY
+    if quotes_value and (field is None or isinstance(error.instance, dict | list)):
+        return _rule(error)
     message = str(error.message)
     if len(message) > MAX_MESSAGE_CHARS:
         # jsonschema puts the value first ("'aaa...' is too long"): what failed
         # would be cut off, so name the rule and its limit instead.
-        limit = json.dumps(error.validator_value, default=str)
-        if len(limit) > 60:
-            limit = limit[:60] + "..."
-        return f"does not satisfy '{error.validator}' ({limit})"
+        return _rule(error)
     return message
+
+
+# Rules whose message names properties of the object, never its values.
+_NAMES_KEYS_ONLY = frozenset({"required", "additionalProperties"})
+
+
+def _rule(error: ValidationError) -> str:
+    limit = json.dumps(error.validator_value, default=str)
+    if len(limit) > 60:
+        limit = limit[:60] + "..."
+    return f"does not satisfy '{error.validator}' ({limit})"
 
 
 class AllErrorsParameterValidator(ParameterValidator):  # type: ignore[misc]
@@ -294,13 +307,21 @@ class _AllErrorsForm:
     # class in the method resolution order.
     _strict_validation: bool
     _schema: dict[str, Any]
-    if TYPE_CHECKING:
-
-        def _validate_params_strictly(self, data: dict[str, Any]) -> None: ...
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if self._strict_validation:
-            self._validate_params_strictly(body)
+            # Connexion's own strict check names the fields in its text only.
+            extra = sorted(set(body) - set(self._schema.get("properties", {})))
+            if extra:
+                raise BadRequest(
+                    f"Request body is invalid: {', '.join(extra)}",
+                    details={
+                        "errors": [
+                            {"field": name, "message": "not a field of this form"}
+                            for name in extra
+                        ]
+                    },
+                )
         validator = RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
         refuse_invalid(validator, body)
         return None

@@ -119,6 +119,20 @@ def test_an_unknown_format_or_missing_file_is_a_400(server: Server) -> None:
     ]
 
 
+def test_a_form_field_the_upload_does_not_take_is_named(server: Server) -> None:
+    response = server.client.post(
+        "/v1/datasets",
+        headers=server.auth,
+        data={"name": "x", "format": "jsonl", "extra": "1"},
+        files=[("file", ("a.jsonl", b'{"input": "q", "expected": "a"}\n'))],
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"]["errors"] == [
+        {"field": "extra", "message": "not a field of this form"}
+    ]
+
+
 def test_every_invalid_field_of_a_form_is_named(server: Server) -> None:
     response = server.client.post(
         "/v1/datasets",

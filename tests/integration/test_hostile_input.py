@@ -228,3 +228,41 @@ def test_a_name_with_a_trailing_newline_is_not_a_look_alike_user(
     assert response.json()["error"]["details"]["errors"][0]["field"] == "username"
     users = server.client.get("/v1/users", headers=server.auth).json()["items"]
     assert [user["username"] for user in users] == ["admin"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/auth/login", [{"username": "admin", "password": "SECRET-pw-123"}]),
+        ("/v1/auth/login", "SECRET-pw-123"),
+        (
+            "/v1/users",
+            [{"username": "zz", "password": "SECRET-pw-123", "role": "user"}],
+        ),
+        ("/v1/users", {"username": "zz", "password": "SECRET-pw-123", "role": ["x"]}),
+    ],
+)
+def test_a_refused_body_is_not_quoted_back_with_what_it_holds(
+    server: Server, path: str, body: object
+) -> None:
+    # jsonschema's messages quote the offending value: a login body sent as an
+    # array came back whole, password included.
+    response = server.client.post(path, headers=server.auth, json=body)
+
+    assert response.status_code == 400, response.text
+    assert "SECRET" not in response.text
+    assert response.json()["error"]["details"]["errors"]
+
+
+@pytest.mark.parametrize("name", ["Admin", "ADMIN", "aDmIn"])
+def test_a_name_differing_from_a_user_only_in_case_is_taken(
+    server: Server, name: str
+) -> None:
+    response = server.client.post(
+        "/v1/users",
+        headers=server.auth,
+        json={"username": name, "password": "a-long-password", "role": "admin"},
+    )
+
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["message"] == f"User '{name}' already exists"
