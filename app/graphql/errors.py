@@ -10,6 +10,7 @@ no traceback, SQL or file path ever reaches the client.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -17,6 +18,9 @@ from graphql import GraphQLError
 from app.errors import ErrorCode, LTBError
 
 logger = logging.getLogger(__name__)
+# Where graphql-core's messages start quoting a value: "has invalid value {...}",
+# "found {...}", "cannot represent ...: <value>".
+_QUOTED_VALUE = re.compile(r"(invalid value|found|cannot represent[^:]*:).*", re.S)
 
 UNEXPECTED_MESSAGE = (
     "An unexpected error occurred; quote the request id when reporting it"
@@ -77,10 +81,12 @@ class ErrorLog(logging.LoggerAdapter[logging.Logger]):
             )
             return
         # repr(): messages can quote client input, which must not forge log lines.
-        # A GraphQLError's str() adds lines of the document around the error; the
-        # log keeps its message only, never the client's text.
+        # A GraphQLError's str() adds lines of the document around the error, and
+        # graphql-core's messages quote the values it refused (a prompt, a whole
+        # input object): the log keeps the message up to the value.
         if isinstance(cause, LTBError):
             message = cause.message
         else:
-            message = msg.message if isinstance(msg, GraphQLError) else str(msg)
+            text = msg.message if isinstance(msg, GraphQLError) else str(msg)
+            message = _QUOTED_VALUE.sub(r"\1 ...", text)
         logger.info("GraphQL request %s refused: %r", request_id, message)

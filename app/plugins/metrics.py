@@ -11,10 +11,11 @@ in ``properties``:
 
 Parameters the input_schema refuses are a 400 when the evaluation or benchmark
 is created (check_values). The plugin checks the whole input against its
-input_schema as for any execution, and its ``score`` (0..1) is the metric's value. The plugin runs in its own process,
-awaited in a thread, so the event loop never waits on it; a plugin that fails
-(invalid input, raised, crashed, timed out, disabled since start-up) gives a null
-value with the reason instead of an error.
+input_schema as for any execution, and its ``score`` (0..1) is the metric's
+value. The plugin runs in its own process, awaited in a thread, so the event loop
+never waits on it; a plugin that fails (invalid input, raised, crashed, timed
+out, disabled since start-up) gives a null value with the reason instead of an
+error.
 """
 
 from __future__ import annotations
