@@ -31,9 +31,9 @@ def create_benchmark(
     owner: Principal,
 ) -> dict[str, Any]:
     """Validate a benchmark request, sample its items and store it as pending."""
-    _check_configured(providers, request["providers"])
+    _check_configured(providers, request["providers"], request.get("judge"))
     targets = [_target(t) for t in request["providers"]]
-    judge = _judge(providers, request.get("judge"))
+    judge = _judge(request.get("judge"))
     _check_metrics(evaluators, request["metrics"], judge)
     parameters = _metric_parameters(evaluators, request)
 
@@ -256,41 +256,45 @@ def _metric_parameters(
     return parameters
 
 
-def _judge(
-    providers: ProviderRegistry, judge: dict[str, Any] | None
-) -> dict[str, str] | None:
+def _judge(judge: dict[str, Any] | None) -> dict[str, str] | None:
     if judge is None:
         return None
-    config = providers.config(judge["provider"])  # unknown provider: 400
-    if not providers.is_configured(config.name):
-        raise BadRequest(
-            f"Provider not configured: '{config.name}' (set {config.api_key_env})",
-            details={"judge": judge["provider"]},
-        )
     return {"provider": judge["provider"], "model": judge["model"]}
 
 
 def _check_configured(
-    providers: ProviderRegistry, targets: list[dict[str, Any]]
+    providers: ProviderRegistry,
+    targets: list[dict[str, Any]],
+    judge: dict[str, Any] | None,
 ) -> None:
-    # Every target is checked before refusing, so one answer names every key to
-    # set (unknown names are refused first, by config(): a 400 of their own).
+    # Every target and the judge are checked before refusing, so one answer names
+    # every key to set (unknown names are refused first, by config(): a 400 of
+    # their own).
     configs = [providers.config(target["provider"]) for target in targets]
+    judge_config = None if judge is None else providers.config(judge["provider"])
     missing = {
         str(index): config
         for index, config in enumerate(configs)
         if not providers.is_configured(config.name)
     }
-    if not missing:
+    judge_missing = judge_config is not None and not providers.is_configured(
+        judge_config.name
+    )
+    if not missing and not judge_missing:
         return
+    unusable = list(missing.values()) + ([judge_config] if judge_missing else [])
     needs = dict.fromkeys(
-        f"'{config.name}' (set {config.api_key_env})" for config in missing.values()
+        f"'{config.name}' (set {config.api_key_env})"
+        for config in unusable
+        if config is not None
     )
     noun = "Provider" if len(needs) == 1 else "Providers"
-    raise BadRequest(
-        f"{noun} not configured: {', '.join(needs)}",
-        details={"providers": {i: config.name for i, config in missing.items()}},
-    )
+    details: dict[str, Any] = {}
+    if missing:
+        details["providers"] = {i: config.name for i, config in missing.items()}
+    if judge_missing and judge is not None:
+        details["judge"] = judge["provider"]
+    raise BadRequest(f"{noun} not configured: {', '.join(needs)}", details=details)
 
 
 def _target(target: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
 
+from app import jsontext
 from app.benchmarks.extraction import normalise_number
 from app.errors import BadRequest
 
@@ -167,6 +168,11 @@ def _parse_mmlu(
 # --- JSONL -----------------------------------------------------------------------
 
 
+_TOO_DEEP = (
+    f"invalid JSON: arrays and objects nest deeper than {jsontext.MAX_DEPTH} levels"
+)
+
+
 def _json_lines(source: _Source, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line, object) for each non-blank line, which must be a JSON object."""
     # Split on "\n" only: str.splitlines() would also split on U+2028, which JSON
@@ -181,9 +187,14 @@ def _json_lines(source: _Source, text: str) -> Iterator[tuple[int, dict[str, Any
             raise source.error(
                 line, f"invalid JSON: {exc.msg} at column {exc.colno}"
             ) from None
-        except (ValueError, RecursionError) as exc:
-            # Integers too long to convert, or nesting too deep to decode.
+        except RecursionError:
+            raise source.error(line, _TOO_DEEP) from None
+        except ValueError as exc:  # integers too long to convert
             raise source.error(line, f"invalid JSON: {exc}") from None
+        # As for every JSON a client sends (app/jsontext.py): what nests deeper
+        # would break whatever walks it later.
+        if jsontext.depth(value) > jsontext.MAX_DEPTH:
+            raise source.error(line, _TOO_DEEP)
         if not isinstance(value, dict):
             raise source.error(line, "each line must be a JSON object")
         if "\\u" in raw and not _is_utf8_encodable(value):

@@ -472,3 +472,28 @@ def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
         "'anthropic' (set ANTHROPIC_API_KEY)"
     )
     assert error["details"] == {"providers": {"0": "openai", "2": "anthropic"}}
+
+
+def test_an_unconfigured_judge_is_named_with_the_unconfigured_targets(
+    mmlu_server: Server,
+) -> None:
+    body = {
+        "name": "keys",
+        "providers": [{"provider": "openai", "model": "gpt-4o-mini"}],
+        "judge": {"provider": "anthropic", "model": "claude-haiku"},
+        "dataset": "mmlu",
+        "metrics": ["accuracy", "relevance"],
+        "iterations": 1,
+    }
+
+    response = mmlu_server.client.post(
+        "/v1/benchmarks", headers=mmlu_server.auth, json=body
+    )
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["message"] == (
+        "Providers not configured: 'openai' (set OPENAI_API_KEY), "
+        "'anthropic' (set ANTHROPIC_API_KEY)"
+    )
+    assert error["details"] == {"providers": {"0": "openai"}, "judge": "anthropic"}

@@ -511,3 +511,29 @@ def test_escaped_surrogate_pairs_and_unicode_line_separators_are_kept() -> None:
         "raw \u2028 separator",
     ]
     assert [item.key for item in items] == ["u/1", "u/2"]
+
+
+@pytest.mark.parametrize("levels", [65, 300, 5000])
+def test_a_jsonl_line_nested_deeper_than_64_levels_is_refused_by_line(
+    levels: int,
+) -> None:
+    # The limit every client JSON has; 300 levels parsed, 5000 broke the parser
+    # with Python's own recursion message.
+    deep = "[" * (levels - 1) + "]" * (levels - 1)
+    line = f'{{"input": "q", "expected": "a", "extra": {deep}}}\n'.encode()
+
+    error = _bad_request(
+        "jsonl", [("deep.jsonl", b'{"input": "q", "expected": "a"}\n' + line)]
+    )
+
+    assert error.message == (
+        "deep.jsonl, line 2: invalid JSON: "
+        "arrays and objects nest deeper than 64 levels"
+    )
+
+
+def test_a_jsonl_line_nested_64_levels_is_read() -> None:
+    deep = "[" * 63 + "]" * 63
+    line = f'{{"input": "q", "expected": "a", "extra": {deep}}}\n'.encode()
+
+    assert len(parse_dataset("jsonl", [("ok.jsonl", line)]).items) == 1
