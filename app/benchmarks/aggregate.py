@@ -2,7 +2,8 @@
 
 Cells are read once, in pages, into per-item sums (a ``CellTable``): memory grows
 with targets x items x quantities, never with the cells' texts, and every figure
-(accuracy with its Wilson interval, or with repeats an item-level bootstrap one,
+(accuracy with its Wilson interval, or with repeats an item-level bootstrap one
+that falls back to Wilson over the items where the bootstrap is a point,
 metric and latency means with bootstrap intervals, repeat stability, cost and
 speed) is computed from those sums.
 """
@@ -34,6 +35,8 @@ SMALL_SAMPLE = 30
 UNSTABLE_POSITIONS_LISTED = 100
 # Rows fetched from the database at a time while building a CellTable.
 READ_PAGE = 2000
+# A bootstrap interval no wider than this is a point: every resample agreed.
+DEGENERATE_WIDTH = 1e-12
 
 
 @dataclass(frozen=True)
@@ -289,14 +292,37 @@ def _mean_interval(
 
 
 def _accuracy_interval(
-    t: _TargetTotals, bootstrap: tuple[float, float] | None, resamples: int
+    t: _TargetTotals,
+    bootstrap: tuple[float, float] | None,
+    resamples: int,
+    n_items: int,
 ) -> dict[str, Any] | None:
-    """Wilson on the cells for one repeat, else the item-level bootstrap's."""
+    """Wilson on the cells for one repeat, else the item-level bootstrap's.
+
+    A percentile bootstrap collapses to a point when every item has the same
+    accuracy (all wrong, or all right): every resample then has that mean, and
+    [0, 0] would claim a certainty that n_items items cannot give. There the
+    interval is Wilson's over the distinct items instead (``wilson_items``):
+    n_items observations with the items' common accuracy, which is exact when
+    all items agree, and never the cells, whose repeats are not independent.
+    """
     if bootstrap is None:
         wilson = wilson_interval(t.correct, t.items)
         if wilson is None:
             return None
         return {"low": wilson[0], "high": wilson[1], "level": LEVEL, "method": "wilson"}
+    if bootstrap[1] - bootstrap[0] <= DEGENERATE_WIDTH and n_items > 0:
+        # Degenerate only when the items' accuracies are (all but) equal: then
+        # the pooled accuracy is that common value.
+        successes = min(n_items, max(0.0, t.correct * n_items / t.items))
+        items = wilson_interval(successes, n_items)
+        assert items is not None, "n_items > 0"
+        return {
+            "low": items[0],
+            "high": items[1],
+            "level": LEVEL,
+            "method": "wilson_items",
+        }
     return {
         "low": bootstrap[0],
         "high": bootstrap[1],
@@ -331,7 +357,7 @@ def _target_view(
     # With repeats the last interval is accuracy's, resampled by item; it is
     # None only without cells, where Wilson gives None as well.
     accuracy_interval = _accuracy_interval(
-        t, intervals[-1] if repeats > 1 else None, resamples
+        t, intervals[-1] if repeats > 1 else None, resamples, n_items
     )
     cost = round(t.cost_usd, 10) if t.priced else None
     return {

@@ -62,9 +62,13 @@ _CHUNK_CELLS = 2_000_000
 
 
 def wilson_interval(
-    successes: int, n: int, level: float = LEVEL
+    successes: float, n: int, level: float = LEVEL
 ) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion; None for n = 0."""
+    """The Wilson score interval of a proportion; None for n = 0.
+
+    ``successes`` may be fractional (a mean times n), as for items that each
+    scored the same share of their repeats.
+    """
     if n == 0:
         return None
     if not 0 <= successes <= n:

@@ -95,6 +95,94 @@ def test_with_repeats_accuracy_has_an_item_bootstrap_interval_and_n_items() -> N
     assert target["small_sample"] is False  # 40 items, not 120 cells
 
 
+def repeated_cells(verdicts: np.ndarray) -> list[CellFigures]:
+    """One target's cells: verdicts[item, repeat] for items 0..n-1."""
+    items, repeats = verdicts.shape
+    return [
+        cell(0, p, bool(verdicts[p, r]), repeat=r)
+        for p in range(items)
+        for r in range(repeats)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("correct", "expected"),
+    [
+        (False, (0.0, 0.08762160119728668)),  # 0 of 40 items
+        (True, (0.9123783988027134, 1.0)),  # 40 of 40 items
+    ],
+)
+def test_items_that_all_agree_get_wilson_over_the_items_not_a_point(
+    correct: bool, expected: tuple[float, float]
+) -> None:
+    # 40 items x 2 repeats, every cell wrong (or every cell right): every
+    # bootstrap resample has the same mean, and its percentile interval was the
+    # point [0, 0] (or [1, 1]). Forty items cannot give that certainty: the
+    # interval is Wilson's over the 40 items, not over the 80 cells, whose
+    # repeats are not independent ([0, 0.046] would be as overconfident).
+    verdicts = np.full((40, 2), correct)
+
+    [target] = results_of(repeated_cells(verdicts), repeats=2)["targets"]
+
+    successes = 40 if correct else 0
+    low, high = proportion_confint(successes, 40, alpha=0.05, method="wilson")
+    assert (low, high) == pytest.approx(expected)  # the values worked out once
+    assert (target["items"], target["n_items"]) == (80, 40)
+    assert target["correct"] == 2 * successes
+    assert target["accuracy_interval"] == {
+        "low": pytest.approx(low, abs=1e-12),
+        "high": pytest.approx(high, abs=1e-12),
+        "level": 0.95,
+        "method": "wilson_items",
+    }
+    assert target["accuracy_interval"]["low"] < target["accuracy_interval"]["high"]
+
+
+def test_items_with_the_same_share_of_right_repeats_get_wilson_over_the_items() -> None:
+    # Every item right in exactly one of its 2 repeats: each item's accuracy is
+    # 0.5, so every resample's mean is 0.5 too. Wilson over 40 items at 0.5.
+    verdicts = np.tile([True, False], (40, 1))
+
+    [target] = results_of(repeated_cells(verdicts), repeats=2)["targets"]
+
+    low, high = proportion_confint(20, 40, alpha=0.05, method="wilson")
+    assert target["accuracy_interval"] == {
+        "low": pytest.approx(low, abs=1e-12),
+        "high": pytest.approx(high, abs=1e-12),
+        "level": 0.95,
+        "method": "wilson_items",
+    }
+
+
+def test_items_that_differ_keep_the_item_bootstrap_interval_unchanged() -> None:
+    # 40 items x 2 repeats, 10 items right both times, 4 right once, the rest
+    # wrong: the bootstrap varies, so its interval stands as before.
+    verdicts = np.zeros((40, 2), dtype=bool)
+    verdicts[:10] = True
+    verdicts[10:14, 0] = True
+    seed = 3
+
+    [target] = results_of(repeated_cells(verdicts), repeats=2, seed=seed)["targets"]
+
+    # The percentile bootstrap redone by hand: the benchmark's generator for
+    # "means" (seed, then the purpose's first 8 bytes as a little-endian
+    # integer), one (resamples x items) draw of item indexes, each replicate
+    # the mean of its items' accuracies, the 2.5th and 97.5th percentiles.
+    tag = int.from_bytes(b"means\0\0\0", "little")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, tag]))
+    drawn = rng.integers(0, 40, size=(2000, 40), dtype=np.int32)
+    replicates = verdicts.mean(axis=1)[drawn].mean(axis=1)
+    low, high = np.quantile(replicates, [0.025, 0.975])
+    assert low < high
+    assert target["accuracy_interval"] == {
+        "low": pytest.approx(float(low), abs=1e-12),
+        "high": pytest.approx(float(high), abs=1e-12),
+        "level": 0.95,
+        "method": "bootstrap",
+        "resamples": 2000,
+    }
+
+
 def assert_like_scipys_percentile_bootstrap(
     interval: tuple[float, float], values: np.ndarray
 ) -> None:
