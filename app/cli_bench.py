@@ -77,7 +77,9 @@ def add_commands(commands: Any) -> None:
     _connection_options(export)
     export.add_argument("id", help="the benchmark's id")
     export.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv")
-    export.add_argument("--output", "-o", help="write to this file (default stdout)")
+    export.add_argument(
+        "--output", "-o", type=_file_name, help="write to this file (default stdout)"
+    )
     export.set_defaults(command=bench_export)
 
 
@@ -418,6 +420,13 @@ def _target(text: str) -> dict[str, str]:
             f"a target is PROVIDER:MODEL (e.g. local:smollm2), got {text!r}"
         )
     return {"provider": provider, "model": model}
+
+
+def _file_name(text: str) -> str:
+    # An empty name would fall back to stdout as if -o had not been given.
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name")
+    return text
 
 
 def _positive(text: str) -> int:

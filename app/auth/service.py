@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -36,8 +37,14 @@ API_KEY_RANDOM_LENGTH = 32
 ADMIN_USERNAME = "admin"
 
 _hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown user as slow as a real one.
-_UNUSED_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _unused_hash() -> str:
+    """A hash of nothing: verifying against it keeps a login for an unknown user
+    as slow as a real one. Made when an AuthService is (not at import: every
+    `ltb` client command imports this module for API_KEY_PREFIX)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class AuthService:
         self.db = db
         self._jwt_secret = jwt_secret
         self.jwt_expiration = jwt_expiration
+        _unused_hash()  # before the first login, which must not pay for it
 
     def ensure_admin(self, password: str | None) -> None:
         """On first start (no users at all), create the admin user."""
@@ -186,7 +194,7 @@ class AuthService:
         """Check a password and issue a JWT; return the token and its expiry."""
         with self.db.session() as session:
             user = session.scalar(select(User).where(User.username == username))
-        stored = user.password_hash if user else _UNUSED_HASH
+        stored = user.password_hash if user else _unused_hash()
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):

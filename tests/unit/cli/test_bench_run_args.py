@@ -1,6 +1,9 @@
-"""`ltb bench run` refuses counts below 1 as a usage error, before any request."""
+"""`ltb bench` arguments: slips are usage errors (exit 2) before any request."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
@@ -28,3 +31,28 @@ def test_a_count_below_one_is_a_usage_error(
 
     assert exit_.value.code == 2
     assert f"argument {option}: {why}" in capsys.readouterr().err
+
+
+def test_an_empty_output_file_name_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # "" would otherwise mean stdout, as if -o had not been given.
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "export", "--server", SERVER, "--token", "t", "b1", "-o", ""])
+
+    assert exit_.value.code == 2
+    assert "argument --output/-o: an empty file name" in capsys.readouterr().err
+
+
+def test_the_client_commands_hash_no_password_at_start() -> None:
+    # The decoy hash for unknown users is the server's (made with an AuthService);
+    # `ltb bench` imports app.auth.service for API_KEY_PREFIX only.
+    probe = (
+        "import app.cli, app.auth.service as s; "
+        "print(s._unused_hash.cache_info().currsize)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+
+    assert done.stdout.strip() == "0"
