@@ -115,9 +115,9 @@ def test_a_username_taken_by_a_concurrent_request_is_a_409_like_a_sequential_one
     assert [u["id"] for u in users if u["username"] == "raceuser"] == [winners[0].id]
 
 
-def test_an_upload_racing_another_under_its_name_becomes_the_next_version(
-    server: Server,
-) -> None:
+def upload_raced_by_others(server: Server, times: int) -> tuple[list[Any], Any]:
+    """Upload one item as 'arith' while, just before each of its first ``times``
+    dataset inserts, another writer stores a two-item 'arith' of its own."""
     db = runtime_of(server).db
     other = [("b.jsonl", b'{"input": "3+3?", "expected": "6"}\n' * 2)]
 
@@ -125,8 +125,16 @@ def test_an_upload_racing_another_under_its_name_becomes_the_next_version(
         server,
         "INSERT INTO datasets",
         lambda: datasets.import_dataset(db, "arith", "jsonl", other, None),
+        times=times,
     ) as winners:
         raced = upload(server, "arith", "jsonl", ONE_ITEM)
+    return winners, raced
+
+
+def test_an_upload_racing_another_under_its_name_becomes_the_next_version(
+    server: Server,
+) -> None:
+    winners, raced = upload_raced_by_others(server, times=1)
     listed = server.client.get("/v1/datasets?name=arith", headers=server.auth).json()
 
     assert [winner["version"] for winner in winners] == [1]
@@ -141,16 +149,7 @@ def test_an_upload_racing_another_under_its_name_becomes_the_next_version(
 def test_an_upload_that_loses_every_version_to_others_is_a_409_and_stores_nothing(
     server: Server,
 ) -> None:
-    db = runtime_of(server).db
-    other = [("b.jsonl", b'{"input": "3+3?", "expected": "6"}\n' * 2)]
-
-    with competing_write_before(
-        server,
-        "INSERT INTO datasets",
-        lambda: datasets.import_dataset(db, "arith", "jsonl", other, None),
-        times=VERSION_ATTEMPTS,
-    ) as winners:
-        raced = upload(server, "arith", "jsonl", ONE_ITEM)
+    winners, raced = upload_raced_by_others(server, times=VERSION_ATTEMPTS)
     listed = server.client.get(
         "/v1/datasets?name=arith&page_size=100", headers=server.auth
     ).json()

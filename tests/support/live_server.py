@@ -19,6 +19,8 @@ from tests.support import log_scan
 from tests.support.llm_server import free_loopback_port
 
 LTB = Path(sys.executable).parent / "ltb"
+# What uvicorn logs in each worker once the app's lifespan startup is done.
+WORKER_STARTED = "Application startup complete"
 
 
 @dataclass
@@ -96,6 +98,7 @@ def live_server(
     server = LiveServer(process, base_url, log_path, client)
     try:
         _wait_healthy(server)
+        _wait_workers_started(server, _worker_count(args))
         token = client.post(
             "/v1/auth/login",
             json={"username": "admin", "password": admin_password},
@@ -119,6 +122,28 @@ def _wait_healthy(server: LiveServer, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server did not become healthy:\n{server.log()[-3000:]}")
+
+
+def _worker_count(args: Sequence[str]) -> int:
+    if "--workers" in args:
+        return int(args[list(args).index("--workers") + 1])
+    return 1
+
+
+def _wait_workers_started(
+    server: LiveServer, workers: int, timeout: float = 60
+) -> None:
+    """Wait until every gunicorn worker has finished its startup.
+
+    /health answers as soon as the first worker does; a test that needs requests
+    spread over several workers must not start while the others still boot.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.log().count(WORKER_STARTED) >= workers:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{workers} workers did not all start:\n{server.log()[-3000:]}")
 
 
 def wait_for_benchmark(
