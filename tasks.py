@@ -37,7 +37,9 @@ def ensure_venv() -> None:
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
-    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet"]
+    # --no-compile: byte-compiling every installed module took most of the
+    # install's time; what runs is compiled when first imported.
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--no-compile"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "--editable", f"{ROOT}[test]", TOX], check=True)
     STAMP.write_text(wanted)
