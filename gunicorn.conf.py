@@ -7,11 +7,14 @@ gunicorn's and uvicorn's own lines (LTB_LOG_FORMAT).
 
 import os
 import shutil
-import tempfile
 
 from gunicorn.glogging import Logger
 
 from app.observability.logs import use_format
+from app.observability.metrics_dir import (
+    make_metrics_dir,
+    remove_orphaned_metrics_dirs,
+)
 from app.settings import Settings
 
 _settings = Settings.from_env()
@@ -43,7 +46,9 @@ def on_starting(server):
             if name.endswith(".db"):
                 os.unlink(os.path.join(given, name))
         return
-    os.environ[_METRICS_DIR] = tempfile.mkdtemp(prefix="ltb-metrics-")
+    for orphan in remove_orphaned_metrics_dirs():
+        server.log.info("Removed the metrics of a server killed earlier: %s", orphan)
+    os.environ[_METRICS_DIR] = make_metrics_dir()
     os.environ["LTB_METRICS_DIR_OWNED"] = "1"
     server.log.info("Prometheus metrics of the workers in %s", os.environ[_METRICS_DIR])
 
