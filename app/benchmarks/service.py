@@ -31,6 +31,7 @@ def create_benchmark(
     owner: Principal,
 ) -> dict[str, Any]:
     """Validate a benchmark request, sample its items and store it as pending."""
+    _check_judge_used(evaluators, request["metrics"], request.get("judge"))
     _check_configured(providers, request["providers"], request.get("judge"))
     targets = [_target(t) for t in request["providers"]]
     judge = _judge(request.get("judge"))
@@ -235,6 +236,31 @@ def _check_metrics(
             f"(judged: {', '.join(judged)})",
             details={"judged_metrics": judged},
         )
+
+
+def _check_judge_used(
+    evaluators: EvaluatorRegistry, names: list[str], judge: dict[str, Any] | None
+) -> None:
+    # Checked first: a judge no metric asks is a mistake (a judged metric left out,
+    # most likely) whatever else the request holds, and no cell would ever call it.
+    if judge is None:
+        return
+    evaluators.check_known(names)
+    if any(evaluators.get(name).info.kind == Kind.JUDGED for name in names):
+        return
+    judged = [
+        name
+        for name in evaluators.names()
+        if evaluators.get(name).info.kind == Kind.JUDGED
+    ]
+    raise BadRequest(
+        "'judge' is given but no requested metric uses it: add a judged metric "
+        f"({', '.join(judged)}) to 'metrics', or leave 'judge' out",
+        details={
+            "errors": [{"field": "judge", "message": "no requested metric uses it"}],
+            "judged_metrics": judged,
+        },
+    )
 
 
 def _metric_parameters(

@@ -145,9 +145,9 @@ def _use_what_exists(method: str, path: str, body: dict[str, Any]) -> None:
                 _use_fake_target(target)
         if isinstance(body.get("dataset"), str):
             body["dataset"] = DATASET_NAME
-        # The optional judge names a provider too (judged metrics need one).
-        if isinstance(body.get("judge"), dict):
-            _use_fake_target(body["judge"])
+        # The known metrics are not judged, and a judge that no metric uses is a
+        # documented 400: the optional judge goes.
+        body.pop("judge", None)
         _use_known_metrics(body)
     elif (method, path) == ("POST", "/v1/auth/api-keys") and isinstance(
         body.get("expires_at"), str

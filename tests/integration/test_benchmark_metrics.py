@@ -82,6 +82,45 @@ def test_unknown_and_judged_metrics_are_refused(
     assert message in response.json()["error"]["message"]
 
 
+UNUSED_JUDGE = (
+    "'judge' is given but no requested metric uses it: add a judged metric "
+    "(coherence, faithfulness, relevance) to 'metrics', or leave 'judge' out"
+)
+UNUSED_JUDGE_DETAILS = {
+    "errors": [{"field": "judge", "message": "no requested metric uses it"}],
+    "judged_metrics": ["coherence", "faithfulness", "relevance"],
+}
+
+
+@pytest.mark.parametrize("judge_provider", ["fake", "anthropic"])
+def test_a_judge_no_requested_metric_uses_is_refused(
+    mmlu_server: Server, judge_provider: str
+) -> None:
+    # Named first even when the judge's provider has no key (anthropic here):
+    # leaving the judge out is the whole fix.
+    body = {
+        "name": "judge for nothing",
+        "providers": [{"provider": "fake", "model": FAKE_MODEL}],
+        "judge": {"provider": judge_provider, "model": FAKE_MODEL},
+        "dataset": "mmlu",
+        "metrics": ["accuracy", "exact_match", "latency"],
+        "iterations": 1,
+    }
+
+    response = mmlu_server.client.post(
+        "/v1/benchmarks", headers=mmlu_server.auth, json=body
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {
+        "code": "BAD_REQUEST",
+        "message": UNUSED_JUDGE,
+        "details": UNUSED_JUDGE_DETAILS,
+    }
+    listed = mmlu_server.client.get("/v1/benchmarks", headers=mmlu_server.auth)
+    assert listed.json()["total"] == 0
+
+
 def judge_or_answer_b(prompt: str) -> str:
     """One fake model: the judge of test_evaluations for judge prompts, else B."""
     reply = judge_reply(prompt)
