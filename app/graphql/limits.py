@@ -11,6 +11,12 @@ The cost model: every selected field costs 1, and a field returning a list
 multiplies the cost of what is selected under it by how many objects it may
 return: its ``pageSize`` argument when it has one, otherwise the estimate in
 LIST_SIZES.
+
+Page arguments the document or its variables give outside the bounds of the REST
+parameters they mirror are refused here too, by name and with their range, as
+the resolvers would refuse them: otherwise a pageSize of 1000 would read as an
+operation that costs too much instead of a page size that is too large. Such a
+page is costed at the largest page size allowed.
 """
 
 from __future__ import annotations
@@ -31,7 +37,12 @@ from graphql.language import (
 )
 from graphql.validation import ASTValidationRule, ValidationContext, ValidationRule
 
-from app.errors import ErrorCode
+from app.errors import BadRequest, ErrorCode
+from app.graphql.contract import (
+    PAGE_PARAMETERS,
+    check_page_arguments,
+    parameter_schema,
+)
 
 DEFAULT_PAGE_SIZE = 20
 # Fields returning an unpaginated list of objects, and how many they may return:
@@ -46,6 +57,8 @@ LIST_SIZES: Mapping[str, int] = {
 # Fields returning a page of objects, whose size is their pageSize argument.
 PAGINATED_FIELDS = frozenset({"datasets", "benchmarks"})
 PAGE_SIZE_ARGUMENT = "pageSize"
+# GraphQL's Int: larger literals are refused by the spec's own rules.
+_INT_RANGE = range(-(2**31), 2**31)
 
 
 class _Measure:
@@ -58,6 +71,8 @@ class _Measure:
         self.variables = variables
         self.fragments: dict[str, tuple[int, int]] = {}
         self.measuring: set[str] = set()
+        # Paginated fields whose page arguments are out of bounds, and why.
+        self.refused_pages: list[tuple[FieldNode, BadRequest]] = []
 
     def selection_set(self, selection_set: SelectionSetNode | None) -> tuple[int, int]:
         """(depth in fields, cost) of what a selection set selects."""
@@ -100,18 +115,38 @@ class _Measure:
         return LIST_SIZES.get(name, 1)
 
     def page_size(self, field: FieldNode) -> int:
-        """The page size a paginated field asks for, or the default one."""
+        """The page size a paginated field asks for (at most the largest allowed).
+
+        Page arguments out of bounds are noted in ``refused_pages``.
+        """
+        values = self.page_arguments(field)
+        try:
+            check_page_arguments(values)
+        except BadRequest as error:
+            self.refused_pages.append((field, error))
+        size = values.get(PAGE_SIZE_ARGUMENT)
+        if size is None or size < 1:
+            return DEFAULT_PAGE_SIZE
+        largest: int = parameter_schema(PAGE_PARAMETERS[PAGE_SIZE_ARGUMENT])["maximum"]
+        return min(size, largest)
+
+    def page_arguments(self, field: FieldNode) -> dict[str, int]:
+        """The page arguments of a field whose integer values are known."""
+        values: dict[str, int] = {}
         for argument in field.arguments or ():
-            if argument.name.value != PAGE_SIZE_ARGUMENT:
+            name = argument.name.value
+            if name not in PAGE_PARAMETERS:
                 continue
             value: Any = None
             if isinstance(argument.value, IntValueNode):
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
                 value = self.variables.get(argument.value.name.value)
-            if isinstance(value, int) and value > 0:
-                return value
-        return DEFAULT_PAGE_SIZE
+            # Anything else (a bool, a string, an Int too large) is refused by
+            # the spec's rules or by variable coercion, with their own errors.
+            if type(value) is int and value in _INT_RANGE:
+                values[name] = value
+        return values
 
 
 def limits_rule(
@@ -125,6 +160,11 @@ def limits_rule(
     class OperationLimitsRule(ValidationRule):
         """Refuse an operation beyond GRAPHQL_MAX_DEPTH or GRAPHQL_MAX_COST."""
 
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            # A fragment spread in several operations is measured in each.
+            self.refused_fields: set[int] = set()
+
         def enter_operation_definition(
             self, node: OperationDefinitionNode, *_args: Any
         ) -> None:
@@ -133,6 +173,20 @@ def limits_rule(
                 depth, cost = measure.selection_set(node.selection_set)
             except RecursionError:
                 depth, cost = max_depth + 1, max_cost + 1
+            for field, refusal in measure.refused_pages:
+                if id(field) in self.refused_fields:
+                    continue
+                self.refused_fields.add(id(field))
+                self.report_error(
+                    GraphQLError(
+                        refusal.message,
+                        field,
+                        extensions={
+                            "code": str(refusal.code),
+                            "details": refusal.details,
+                        },
+                    )
+                )
             name = node.name.value if node.name else "anonymous"
             if node.operation == OperationType.MUTATION:
                 count = _root_fields(self.context, node.selection_set, set())

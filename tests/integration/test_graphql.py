@@ -12,6 +12,10 @@ from graphql import get_introspection_query
 
 from app import __version__
 from tests.integration.conftest import FAKE_MODEL, Server
+from tests.integration.test_benchmark_metrics import (
+    UNUSED_JUDGE,
+    UNUSED_JUDGE_DETAILS,
+)
 from tests.integration.test_benchmarks import start_benchmark, wait_for
 from tests.integration.test_datasets import mmlu_dev_files, upload
 from tests.integration.test_evaluations import judge_reply
@@ -164,9 +168,6 @@ def test_plugins_and_plugin_are_those_of_get_v1_plugins(server: Server) -> None:
         assert one["plugin"] == {
             k: plugin[k] for k in ("id", "name", "pluginType", "status")
         }
-    assert data_of(server, '{ plugin(id: "no-such-plugin") { id } }') == {
-        "plugin": None
-    }
 
 
 def test_create_evaluation_scores_and_stores_as_post_v1_evaluations_does(
@@ -262,6 +263,7 @@ def test_create_completion_returns_what_post_v1_completions_returns(
         ('provider: "nobody", model: "m", prompt: "hi"', None),
         ('provider: "fake", model: "m", prompt: ""', "prompt"),
         ('provider: "fake", model: "m", prompt: "hi", temperature: 3.5', "temperature"),
+        ('provider: "fake", model: "m", prompt: "hi", maxTokens: 0', "maxTokens"),
     ],
 )
 def test_create_completion_refuses_what_rest_refuses(
@@ -275,6 +277,7 @@ def test_create_completion_refuses_what_rest_refuses(
     if field is not None:
         details = body["errors"][0]["extensions"]["details"]["errors"]
         assert [d["field"] for d in details] == [field]
+        assert body["errors"][0]["message"] == f"input is invalid: {field}"
     assert server.provider.requests == 0
 
 
@@ -340,14 +343,34 @@ def test_datasets_and_dataset_are_those_of_rest(mmlu_server: Server) -> None:
     assert data["byName"] == {"id": rest_one["id"]}
 
 
-def test_an_unknown_dataset_or_benchmark_is_null_with_not_found(server: Server) -> None:
+def test_an_unknown_dataset_benchmark_or_plugin_is_null_with_not_found(
+    server: Server,
+) -> None:
+    rest = server.client.get("/v1/plugins/no-such-plugin", headers=server.auth)
     body = graphql(
-        server, '{ dataset(id: "nope") { id } benchmark(id: "nope") { id } }'
+        server,
+        """{ dataset(id: "nope") { id } benchmark(id: "nope") { id }
+             plugin(id: "no-such-plugin") { id } }""",
     )
 
-    assert body["data"] == {"dataset": None, "benchmark": None}
-    assert sorted(error_codes(body)) == ["NOT_FOUND", "NOT_FOUND"]
-    assert sorted(e["path"][0] for e in body["errors"]) == ["benchmark", "dataset"]
+    assert body["data"] == {"dataset": None, "benchmark": None, "plugin": None}
+    assert error_codes(body) == ["NOT_FOUND"] * 3
+    errors = {e["path"][0]: e for e in body["errors"]}
+    assert sorted(errors) == ["benchmark", "dataset", "plugin"]
+    assert rest.status_code == 404
+    assert errors["plugin"]["message"] == "Plugin 'no-such-plugin' not found"
+    assert errors["plugin"]["message"] == rest.json()["error"]["message"]
+
+
+def test_a_plugin_id_is_held_to_the_rest_bounds(server: Server) -> None:
+    body = graphql(
+        server, "query($id: String!) { plugin(id: $id) { id } }", {"id": "x" * 65}
+    )
+
+    assert body["data"] == {"plugin": None}
+    assert error_codes(body) == ["BAD_REQUEST"]
+    fields = [d["field"] for d in body["errors"][0]["extensions"]["details"]["errors"]]
+    assert fields == ["id"]
 
 
 def test_a_benchmark_and_its_per_target_results_are_those_of_rest(
@@ -399,11 +422,119 @@ def test_benchmarks_pages_with_totals_are_those_of_rest(mmlu_server: Server) -> 
 
 
 def test_page_arguments_are_held_to_the_rest_bounds(server: Server) -> None:
+    rest = server.client.get(
+        "/v1/benchmarks?page=0&page_size=101", headers=server.auth
+    ).json()
     body = graphql(server, "{ benchmarks(page: 0, pageSize: 101) { total } }")
 
     assert error_codes(body) == ["BAD_REQUEST"]
-    fields = [d["field"] for d in body["errors"][0]["extensions"]["details"]["errors"]]
-    assert fields == ["page"]
+    assert body["errors"][0]["message"] == (
+        "Invalid arguments: page must be from 1 to 1000000 (got 0); "
+        "pageSize must be from 1 to 100 (got 101)"
+    )
+    # Each argument with REST's message for its parameter.
+    assert body["errors"][0]["extensions"]["details"] == {
+        "errors": [
+            {"field": "page", "message": "0 is less than the minimum of 1"},
+            {"field": "pageSize", "message": "101 is greater than the maximum of 100"},
+        ]
+    }
+    assert [e["message"] for e in rest["error"]["details"]["errors"]] == [
+        e["message"] for e in body["errors"][0]["extensions"]["details"]["errors"]
+    ]
+
+
+DATASET_FIELDS = "id name version format contentHash itemCount subjects createdAt"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (f"{{ datasets(pageSize: 1000) {{ items {{ {DATASET_FIELDS} }} }} }}", None),
+        (
+            f"""query($size: Int!) {{
+                  datasets(pageSize: $size) {{ items {{ {DATASET_FIELDS} }} }}
+                }}""",
+            {"size": 1000},
+        ),
+        (
+            f"""query($size: Int = 1000) {{
+                  datasets(pageSize: $size) {{ items {{ {DATASET_FIELDS} }} }}
+                }}""",
+            None,
+        ),
+    ],
+    ids=["literal", "variable", "variable-default"],
+)
+def test_a_page_size_above_the_maximum_is_named_with_its_range_not_as_a_cost(
+    server: Server, query: str, variables: dict[str, Any] | None
+) -> None:
+    # 1000 items of 8 fields would cost more than GRAPHQL_MAX_COST (5000): the
+    # page size is what is wrong, and the only thing said.
+    body = graphql(server, query, variables)
+
+    assert body == {
+        "errors": [
+            {
+                "message": "Invalid arguments: pageSize must be from 1 to 100 "
+                "(got 1000)",
+                "locations": body["errors"][0]["locations"],
+                "extensions": {
+                    "code": "BAD_REQUEST",
+                    "details": {
+                        "errors": [
+                            {
+                                "field": "pageSize",
+                                "message": "1000 is greater than the maximum of 100",
+                            }
+                        ]
+                    },
+                },
+            }
+        ]
+    }
+
+
+def test_a_page_size_above_the_maximum_is_costed_at_the_maximum(
+    server: Server,
+) -> None:
+    # Too costly even at 100 per page: both are said, the cost at the largest page.
+    body = graphql(
+        server, f"{{ benchmarks(pageSize: 1000) {{ items {{ {EXPENSIVE} }} }} }}"
+    )
+
+    assert error_codes(body) == ["BAD_REQUEST", "BAD_REQUEST"]
+    assert [e["message"] for e in body["errors"]] == [
+        "Invalid arguments: pageSize must be from 1 to 100 (got 1000)",
+        "Operation 'anonymous' costs 11401; the limit is 5000",
+    ]
+
+
+def test_an_empty_dataset_name_filters_nothing_as_in_rest(mmlu_server: Server) -> None:
+    response = upload(
+        mmlu_server,
+        "other",
+        "jsonl",
+        [("other.jsonl", b'{"input": "2 + 2 = ?", "expected": 4}\n')],
+    )
+    assert response.status_code == 201, response.text
+    rest = mmlu_server.client.get("/v1/datasets?name=", headers=mmlu_server.auth).json()
+
+    data = data_of(
+        mmlu_server,
+        """{ empty: datasets(name: "") { total items { id } }
+             none: datasets(name: null) { total items { id } }
+             mmlu: datasets(name: "mmlu") { total items { name } } }""",
+    )
+
+    # An empty name is no filter, in both: every dataset, as with no name at all.
+    assert rest["total"] == 2
+    assert data["empty"] == {
+        "total": 2,
+        "items": [{"id": item["id"]} for item in rest["items"]],
+    }
+    assert data["none"] == data["empty"]
+    assert data["mmlu"] == {"total": 1, "items": [{"name": "mmlu"}]}
 
 
 def test_create_benchmark_stores_and_runs_what_rest_then_reads(
@@ -441,7 +572,21 @@ def test_create_benchmark_stores_and_runs_what_rest_then_reads(
     [
         ({"iterations": 0}, "iterations"),
         ({"concurrency": 257}, "concurrency"),
-        ({"targets": [{"provider": "fake", "model": FAKE_MODEL}] * 17}, "providers"),
+        ({"targets": [{"provider": "fake", "model": FAKE_MODEL}] * 17}, "targets"),
+        ({"targets": []}, "targets"),
+        (
+            {
+                "targets": [
+                    {"provider": "fake", "model": FAKE_MODEL},
+                    {
+                        "provider": "fake",
+                        "model": FAKE_MODEL,
+                        "parameters": {"maxTokens": 0},
+                    },
+                ]
+            },
+            "targets.1.parameters.maxTokens",
+        ),
         ({"name": "tab\tbed"}, "name"),
     ],
 )
@@ -462,8 +607,71 @@ def test_create_benchmark_is_held_to_the_rest_contract(
     )
 
     assert error_codes(body) == ["BAD_REQUEST"]
+    # Named as the GraphQL input names them (targets, maxTokens), not as REST.
+    assert body["errors"][0]["message"] == f"input is invalid: {field}"
     fields = [d["field"] for d in body["errors"][0]["extensions"]["details"]["errors"]]
     assert fields == [field]
+    listed = mmlu_server.client.get("/v1/benchmarks", headers=mmlu_server.auth).json()
+    assert listed["total"] == 0
+
+
+def test_create_benchmark_names_unconfigured_targets_as_graphql_does(
+    mmlu_server: Server,
+) -> None:
+    body = graphql(
+        mmlu_server,
+        "mutation($input: BenchmarkInput!) { createBenchmark(input: $input) { id } }",
+        {
+            "input": {
+                "name": "keys",
+                "targets": [
+                    {"provider": "openai", "model": "gpt-4o-mini"},
+                    {"provider": "fake", "model": FAKE_MODEL},
+                ],
+                "judge": {"provider": "anthropic", "model": "claude-haiku"},
+                "dataset": "mmlu",
+                "metrics": ["accuracy", "relevance"],
+                "iterations": 1,
+            }
+        },
+    )
+
+    assert error_codes(body) == ["BAD_REQUEST"]
+    assert body["errors"][0]["message"] == (
+        "Providers not configured: 'openai' (set OPENAI_API_KEY), "
+        "'anthropic' (set ANTHROPIC_API_KEY)"
+    )
+    assert body["errors"][0]["extensions"]["details"] == {
+        "targets": {"0": "openai"},
+        "judge": "anthropic",
+    }
+
+
+def test_create_benchmark_refuses_a_judge_no_metric_uses_as_rest_does(
+    mmlu_server: Server,
+) -> None:
+    body = graphql(
+        mmlu_server,
+        "mutation($input: BenchmarkInput!) { createBenchmark(input: $input) { id } }",
+        {
+            "input": {
+                "name": "judge for nothing",
+                "targets": [{"provider": "fake", "model": FAKE_MODEL}],
+                "judge": {"provider": "fake", "model": FAKE_MODEL},
+                "dataset": "mmlu",
+                "metrics": ["accuracy"],
+                "iterations": 1,
+            }
+        },
+    )
+
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["message"] == UNUSED_JUDGE
+    assert error["extensions"] == {
+        "code": "BAD_REQUEST",
+        "details": UNUSED_JUDGE_DETAILS,
+    }
     listed = mmlu_server.client.get("/v1/benchmarks", headers=mmlu_server.auth).json()
     assert listed["total"] == 0
 

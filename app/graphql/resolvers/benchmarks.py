@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from ariadne import (
+    InputType,
     MutationType,
     ObjectType,
     QueryType,
@@ -20,9 +21,10 @@ from app.benchmarks import runs, service
 from app.benchmarks.comparison import compare_benchmark
 from app.benchmarks.lifecycle import BenchmarkStatus
 from app.benchmarks.progress import progress_of_view
+from app.errors import BadRequest
 from app.events import Event, Topic
 from app.graphql.context import GraphQLContext, Info
-from app.graphql.contract import check_parameter, check_schema
+from app.graphql.contract import check_parameter, check_schema, graphql_names
 from app.graphql.permissions import authorize_root_field
 from app.graphql.resolvers.datasets import check_page
 from app.rest.pagination import offset_of, page_of
@@ -40,6 +42,9 @@ PROGRESS_QUEUE_SIZE = 64
 query = QueryType()
 mutation = MutationType()
 subscription = SubscriptionType()
+# REST names the targets "providers": the resolver gets the input under the names
+# of POST /v1/benchmarks' body, and errors name them back as the caller did.
+benchmark_input = InputType("BenchmarkInput", out_names={"targets": "providers"})
 benchmark = ObjectType("Benchmark")
 progress = ObjectType("BenchmarkProgress")
 latency = ObjectType("LatencySummary")
@@ -116,12 +121,22 @@ def resolve_create_benchmark(
     info: Info,
     input: dict[str, Any],
 ) -> dict[str, Any]:
-    """Translate the input into POST /v1/benchmarks' body, check it, start it."""
+    """Check the input as POST /v1/benchmarks' body, then start the benchmark.
+
+    The input arrives under REST's names (``providers``, ``max_tokens``); a refusal
+    names its fields as the caller wrote them (``targets``, ``maxTokens``).
+    """
     request = _without_nulls(input)
-    request["providers"] = request.pop("targets", [])
-    check_schema("BenchmarkCreate", request, "input")
+    input_type = info.parent_type.fields[info.field_name].args["input"].type
+    check_schema("BenchmarkCreate", request, "input", input_type)
     context: GraphQLContext = info.context
-    return runs.start_benchmark(context.runtime, request, context.principal)
+    try:
+        return runs.start_benchmark(context.runtime, request, context.principal)
+    except BadRequest as error:
+        # The services' details name REST's fields (which targets' providers are
+        # not configured: "providers"); GraphQL's caller sent "targets".
+        error.details = graphql_names(input_type, error.details)
+        raise
 
 
 @mutation.field("cancelBenchmark")
@@ -264,6 +279,7 @@ BINDABLES: list[SchemaBindable] = [
     query,
     mutation,
     subscription,
+    benchmark_input,
     benchmark,
     progress,
     latency,

@@ -21,7 +21,9 @@ def resolve_create_completion(
 ) -> dict[str, Any]:
     """Check the input as REST would, then call the provider for real."""
     request = {key: value for key, value in input.items() if value is not None}
-    check_schema("CompletionRequest", request, "input")
+    # Refusals name the input's fields as the caller did (maxTokens, not max_tokens).
+    input_type = info.parent_type.fields[info.field_name].args["input"].type
+    check_schema("CompletionRequest", request, "input", input_type)
     runtime = info.context.runtime
     check_request(
         runtime.providers,

@@ -8,7 +8,7 @@ from ariadne import QueryType, SchemaBindable
 
 from app.datasets import service
 from app.graphql.context import Info
-from app.graphql.contract import check_parameter
+from app.graphql.contract import check_page_arguments, check_parameter
 from app.rest.pagination import offset_of, page_of
 
 query = QueryType()
@@ -22,7 +22,7 @@ def resolve_datasets(
     page_size: int,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """A page of datasets, newest first."""
+    """A page of datasets, newest first; an empty name filters nothing (as REST)."""
     check_page(page, page_size)
     items, total = service.list_datasets(
         info.context.runtime.db, offset_of(page, page_size), page_size, name
@@ -42,9 +42,12 @@ def resolve_dataset(
 
 
 def check_page(page: int, page_size: int) -> None:
-    """Hold page arguments to the bounds of the REST list operations."""
-    check_parameter("Page", page, "page")
-    check_parameter("PageSize", page_size, "pageSize")
+    """Hold page arguments to the bounds of the REST list operations.
+
+    The operation's validation (app/graphql/limits.py) refuses the same values
+    with the same error when the document or its variables give them.
+    """
+    check_page_arguments({"page": page, "pageSize": page_size})
 
 
 BINDABLES: list[SchemaBindable] = [query]

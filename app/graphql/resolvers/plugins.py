@@ -9,8 +9,8 @@ from typing import Any
 
 from ariadne import QueryType, SchemaBindable
 
-from app.errors import NotFound
 from app.graphql.context import Info
+from app.graphql.contract import check_parameter
 
 # Root field -> the REST operation whose roles guard it.
 OPERATIONS: dict[tuple[str, str], str] = {
@@ -31,12 +31,13 @@ def resolve_plugins(_obj: Any, info: Info) -> list[dict[str, Any]]:
 
 
 @query.field("plugin")
-def resolve_plugin(_obj: Any, info: Info, id: str) -> dict[str, Any] | None:
-    """One plugin, or null when no plugin has this id."""
-    try:
-        return _node(info.context.runtime.plugins.get_plugin(id))
-    except NotFound:
-        return None
+def resolve_plugin(_obj: Any, info: Info, id: str) -> dict[str, Any]:
+    """One plugin; NOT_FOUND (the field null) when no plugin has this id.
+
+    As GET /v1/plugins/{id} and the other lookups (dataset, benchmark) do.
+    """
+    check_parameter("ResourceId", id, "id")
+    return _node(info.context.runtime.plugins.get_plugin(id))
 
 
 BINDABLES: list[SchemaBindable] = [query]
