@@ -47,6 +47,18 @@ def _unused_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
+def refuse_two_credentials(authorization: str | None, api_key: str | None) -> None:
+    """Refuse a request that carries both a bearer token and an API key.
+
+    Taking whichever one is valid would hide a wrong, revoked or expired
+    credential from the client that believes it is using it.
+    """
+    if authorization is not None and api_key is not None:
+        raise Unauthorized(
+            "Send one credential, Authorization: Bearer <token> or X-API-Key, not both"
+        )
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the authenticated user and the role they act with."""

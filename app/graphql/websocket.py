@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import jsontext
 from app.auth.permissions import authorize
-from app.auth.service import Principal
+from app.auth.service import Principal, refuse_two_credentials
 from app.errors import ErrorCode, LTBError, NotFound
 from app.graphql.context import GraphQLContext
 from app.graphql.errors import ErrorLog, format_error
@@ -223,6 +223,9 @@ class TransportWSConnection:
     async def _authenticate(self, payload: Any) -> Principal:
         auth = self.runtime.auth
         credentials = _credentials(payload)
+        refuse_two_credentials(
+            credentials.get("authorization"), credentials.get("x-api-key")
+        )
         bearer = credentials.get("authorization", "")
         scheme, _, token = bearer.partition(" ")
         if scheme.lower() == "bearer" and token.strip():

@@ -11,11 +11,21 @@ from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
 
+from app.auth.service import refuse_two_credentials
 from app.rest.context import runtime_of_scope
+
+
+def _one_credential(request: ConnexionRequest) -> None:
+    # Connexion tries the schemes in turn and takes the first that succeeds, so
+    # each function checks that the other credential is absent.
+    refuse_two_credentials(
+        request.headers.get("authorization"), request.headers.get("x-api-key")
+    )
 
 
 async def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
     """Authenticate a bearer JWT; every failure becomes a 401 in the envelope."""
+    _one_credential(request)
     auth = runtime_of_scope(request.scope).auth
     principal = await asyncio.to_thread(auth.principal_from_token, token)
     return principal.as_token_info()
@@ -25,6 +35,7 @@ async def api_key_info(
     key: str, required_scopes: Any, request: ConnexionRequest
 ) -> dict[str, Any]:
     """Authenticate an API key; every failure becomes a 401 in the envelope."""
+    _one_credential(request)
     auth = runtime_of_scope(request.scope).auth
     principal = await asyncio.to_thread(auth.principal_from_api_key, key)
     return principal.as_token_info()

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.auth.permissions import authorize_topic
-from app.auth.service import Principal
+from app.auth.service import Principal, refuse_two_credentials
 from app.errors import Forbidden, Unauthorized
 from app.pages.session import WS_COOKIE, same_origin
 from app.runtime import Runtime
@@ -113,6 +113,11 @@ class Session:
             if page_token is None:
                 return True  # an 'auth' message must follow
             return await self._authenticate(("token", page_token), None)
+        try:
+            refuse_two_credentials(header, api_key)
+        except Unauthorized as e:
+            await self._refuse(ErrorCode.UNAUTHORIZED, e.message)
+            return False
         if header is not None:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():

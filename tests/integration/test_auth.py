@@ -114,6 +114,31 @@ def test_malformed_or_unknown_api_keys_get_401(server: Server, key: str) -> None
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("token_valid", "key_valid"), [(True, True), (True, False), (False, True)]
+)
+def test_a_request_with_both_a_token_and_an_api_key_is_refused(
+    server: Server, token_valid: bool, key_valid: bool
+) -> None:
+    key = server.client.post(
+        "/v1/auth/api-keys", headers=server.auth, json={"name": "both"}
+    ).json()["key"]
+    headers = {
+        "Authorization": server.auth["Authorization"]
+        if token_valid
+        else "Bearer not-a-token",
+        "X-API-Key": key if key_valid else "ltb_" + "C" * 32,
+    }
+
+    response = server.client.get("/v1/benchmarks", headers=headers)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == (
+        "Send one credential, Authorization: Bearer <token> or X-API-Key, not both"
+    )
+    assert key not in response.text
+
+
 def test_a_user_cannot_mint_a_key_above_their_role(server: Server) -> None:
     user = add_user(server, "alice", "user")
 

@@ -245,6 +245,15 @@ def test_connection_init_without_a_valid_credential_is_closed_with_4403(
         assert close_code(ws) == 4403
 
 
+def test_a_token_and_an_api_key_together_are_closed_with_4403(server: Server) -> None:
+    payload = {**server.auth, "X-API-Key": "ltb_" + "x" * 32}  # the token is valid
+
+    with server.client.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
+        ws.send_json({"type": "connection_init", "payload": payload})
+
+        assert close_code(ws) == 4403
+
+
 def test_a_key_revoked_after_the_acknowledgement_may_not_subscribe_again(
     server: Server,
 ) -> None:

@@ -166,6 +166,19 @@ def test_a_bad_header_credential_is_refused(
         assert closed_with(ws) == 1008
 
 
+def test_a_token_and_an_api_key_together_are_refused(server: Server) -> None:
+    # The token is valid: the unknown key beside it must not go unnoticed.
+    headers = {**server.auth, "X-API-Key": "ltb_" + "x" * 32}
+
+    with connect(server, "/ws", headers=headers) as ws:
+        error = receive(ws)
+        assert error["code"] == "UNAUTHORIZED"
+        assert error["message"] == (
+            "Send one credential, Authorization: Bearer <token> or X-API-Key, not both"
+        )
+        assert closed_with(ws) == 1008
+
+
 def test_a_bad_auth_message_closes_the_connection(server: Server) -> None:
     with connect(server, "/ws") as ws:
         send(ws, type="auth", token=server.token + "x", request_id="bad")
