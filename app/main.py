@@ -44,7 +44,7 @@ from app.rest.cors import EnvelopeCORSMiddleware
 from app.rest.disconnect import DisconnectWatchMiddleware
 from app.rest.hygiene import MediaTypeMiddleware, PathMiddleware
 from app.rest.json import UTCJSONEncoder
-from app.rest.limits import BodySizeLimitMiddleware
+from app.rest.limits import BodySizeLimitMiddleware, ChunkedBodyMiddleware
 from app.rest.methods import AllowedMethodsMiddleware, allowed_methods
 from app.rest.rate_limits import install_rate_limits
 from app.rest.request_id import RequestIdMiddleware
@@ -149,6 +149,11 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     )
     app.add_middleware(
         AuthorizationMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
+    )
+    # After security and roles: a chunked body is read whole for validation only
+    # for a caller who may call the operation.
+    app.add_middleware(
+        ChunkedBodyMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION
     )
     # Lets a streamed export stop when its client hangs up (see the module).
     app.add_middleware(
@@ -273,9 +278,10 @@ def _require_connexion_operation() -> None:
 
 
 def _add_cors(app: FlaskApp, settings: Settings) -> None:
-    # Without CORS_ORIGINS no cross-origin browser request is allowed at all.
-    if not settings.cors_origins:
-        return
+    # Installed even without CORS_ORIGINS: no origin is then allowed, but a
+    # browser's preflight still gets the CORS refusal instead of the 405 an
+    # OPTIONS request would get from the contract's methods.
+    allowed = bool(settings.cors_origins)
     wildcard = "*" in settings.cors_origins
     app.add_middleware(
         EnvelopeCORSMiddleware,
@@ -283,7 +289,7 @@ def _add_cors(app: FlaskApp, settings: Settings) -> None:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         # Credentials are never combined with "any origin".
-        allow_credentials=not wildcard,
+        allow_credentials=allowed and not wildcard,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
         expose_headers=[
@@ -292,7 +298,9 @@ def _add_cors(app: FlaskApp, settings: Settings) -> None:
             "X-RateLimit-Remaining",
             "X-RateLimit-Reset",
             "Retry-After",
-        ],
+        ]
+        if allowed
+        else [],
         max_age=600,
     )
 

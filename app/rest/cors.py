@@ -14,7 +14,11 @@ from app.rest.envelope import envelope
 
 
 class EnvelopeCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS handling, answering a refused preflight in the envelope."""
+    """Starlette's CORS handling, answering a refused preflight in the envelope.
+
+    A refusal grants nothing: Starlette lists the allowed methods and headers (and
+    credentials) even on it; those ``Access-Control-*`` headers are left out.
+    """
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
@@ -28,7 +32,11 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
             {},
             request_id,
         )
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k != "content-length" and not k.startswith("access-control-")
+        }
         return Response(
             json.dumps(body, separators=(",", ":")),
             status_code=response.status_code,

@@ -14,7 +14,7 @@ import flask
 
 from app.auth.permissions import authorize
 from app.auth.service import Principal
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, NotFound, Unauthorized
 from app.pages import assets, session
 from app.pages.render import PAGE_HEADERS, render
 from app.pages.view import page_model
@@ -26,7 +26,11 @@ def benchmark_page(id_: str, ltb_page: str | None = None) -> flask.Response:
     viewer = _viewer()
     if viewer is None:
         return _see(_login_path(id_))
-    return _html(render("page.html", **page_model(runtime(), id_, viewer)))
+    try:
+        model = page_model(runtime(), id_, viewer)
+    except NotFound:
+        return _not_found(id_)
+    return _html(render("page.html", **model))
 
 
 def benchmark_page_fragment(id_: str, ltb_page: str | None = None) -> flask.Response:
@@ -35,7 +39,11 @@ def benchmark_page_fragment(id_: str, ltb_page: str | None = None) -> flask.Resp
     if viewer is None:
         # The script reloads the page when it lands here, which leads to the form.
         return _see(_login_path(id_))
-    return _html(render("results.html", **page_model(runtime(), id_, viewer)))
+    try:
+        model = page_model(runtime(), id_, viewer)
+    except NotFound:
+        return _not_found(id_)  # the script swaps in successful answers only
+    return _html(render("results.html", **model))
 
 
 def benchmark_page_login_form(id_: str, failed: bool = False) -> flask.Response:
@@ -117,5 +125,11 @@ def _see(location: str) -> flask.Response:
     return response
 
 
-def _html(text: str) -> flask.Response:
-    return flask.Response(text, status=200, headers=PAGE_HEADERS)
+def _html(text: str, status: int = 200) -> flask.Response:
+    return flask.Response(text, status=status, headers=PAGE_HEADERS)
+
+
+def _not_found(benchmark_id: str) -> flask.Response:
+    # A page for a browser, not the API's JSON envelope; the id is escaped by the
+    # template (autoescape), as everything the pages show.
+    return _html(render("not_found.html", benchmark_id=benchmark_id), status=404)

@@ -11,6 +11,7 @@ from typing import Any
 
 from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import (
+    AbstractRequestBodyValidator,
     FormDataValidator,
     JSONRequestBodyValidator,
     MultiPartFormDataValidator,
@@ -18,9 +19,9 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.types import Scope
+from starlette.types import Receive, Scope
 
 from app import jsontext
 from app.errors import BadRequest
@@ -106,8 +107,63 @@ RequestValidator = validators.extend(Draft4RequestValidator, {"pattern": _patter
 SchemaValidator = validators.extend(Draft4Validator, {"pattern": _pattern})
 
 
-class AllErrorsJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
+class _RefuseEmptyBody(AbstractRequestBodyValidator):  # type: ignore[misc]
+    """Refuse an empty required body saying so and what to send.
+
+    Connexion's own refusal, "RequestBody is required", told a user who sent
+    nothing (an upload whose file list was empty, a chunked body without data)
+    neither that the body was empty nor what it should have held.
+    """
+
+    # What to send, as the message says it; each body validator sets its own.
+    WHAT: str = "a body"
+    _required: bool
+    _schema: dict[str, Any]
+
+    async def wrap_receive(
+        self, receive: Receive, *, scope: Scope
+    ) -> tuple[Receive, Scope]:
+        """Refuse an empty required body; otherwise Connexion's validation."""
+        if (
+            self._required
+            and self._schema.get("default") is None
+            and not _has_content(scope)
+        ):
+            raise empty_body(self.WHAT, self._schema)
+        wrapped: tuple[Receive, Scope] = await super().wrap_receive(
+            receive, scope=scope
+        )
+        return wrapped
+
+
+def _has_content(scope: Scope) -> bool:
+    # Chunked bodies have their Content-Length by now (ChunkedBodyMiddleware), and
+    # one that is not a number was refused before (BodySizeLimitMiddleware).
+    length = Headers(scope=scope).get("content-length", "0")
+    return length.isdigit() and int(length) > 0
+
+
+def empty_body(what: str, schema: dict[str, Any]) -> BadRequest:
+    """The refusal of an empty body that should have held ``what`` with ``schema``."""
+    required = [str(name) for name in schema.get("required", [])]
+    if required:
+        *others, last = required
+        names = f"{', '.join(others)} and {last}" if others else last
+        noun = "fields" if others else "field"
+        message = f"Request body is empty: send {what} with the {noun} {names}"
+        errors: list[dict[str, str | None]] = [
+            {"field": name, "message": "is required"} for name in required
+        ]
+    else:
+        message = f"Request body is empty: send {what}"
+        errors = [{"field": None, "message": "body is required"}]
+    return BadRequest(message, details={"errors": errors})
+
+
+class AllErrorsJSONBodyValidator(_RefuseEmptyBody, JSONRequestBodyValidator):  # type: ignore[misc]
     """JSON body validation whose error names each failing field in ``details``."""
+
+    WHAT = "a JSON object"
 
     async def _parse(self, stream: Any, scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
@@ -327,12 +383,24 @@ class _AllErrorsForm:
         return None
 
 
-class AllErrorsFormDataValidator(_AllErrorsForm, FormDataValidator):  # type: ignore[misc]
+class AllErrorsFormDataValidator(
+    _AllErrorsForm,
+    _RefuseEmptyBody,
+    FormDataValidator,  # type: ignore[misc]
+):
     """URL-encoded forms (the results page's login) validated as JSON bodies are."""
 
+    WHAT = "an application/x-www-form-urlencoded form"
 
-class ClosingMultiPartFormDataValidator(_AllErrorsForm, MultiPartFormDataValidator):  # type: ignore[misc]
+
+class ClosingMultiPartFormDataValidator(
+    _AllErrorsForm,
+    _RefuseEmptyBody,
+    MultiPartFormDataValidator,  # type: ignore[misc]
+):
     """Multipart validation that does not leak temporary files."""
+
+    WHAT = "multipart/form-data"
 
     @property
     def _form_parser_cls(self) -> type[MultiPartParser]:

@@ -172,15 +172,33 @@ def test_a_running_benchmark_shows_the_cells_stored_so_far(
     }
 
 
-def test_an_unknown_benchmark_is_a_404_for_a_signed_in_user(
-    finished: dict[str, Any], server: Server
+def test_an_unknown_benchmark_is_a_404_page_for_a_signed_in_user(
+    server: Server,
 ) -> None:
-    page_login(server, finished["benchmark_id"])
+    # An id holding markup: the page names it, escaped.
+    path = "/benchmarks/%3Cb%3E%22no%26such%22"
+    signed_in = page_login(server, '<b>"no&such"')
 
-    response = server.client.get("/benchmarks/no-such-benchmark")
+    page = server.client.get(path)
+    fragment = server.client.get(path + "/live")
+    api = server.client.get(
+        path.replace("/benchmarks", "/v1/benchmarks"), headers=server.auth
+    )
 
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert signed_in.status_code == 303
+    for response in (page, fragment):
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert response.headers["cache-control"] == "no-store"
+        assert (
+            '<p id="missing">There is no benchmark with the id '
+            "<code>&lt;b&gt;&#34;no&amp;such&#34;</code>.</p>"
+        ) in response.text
+        assert "<b>" not in response.text
+    # The JSON API keeps its envelope.
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "NOT_FOUND"
 
 
 def test_the_page_cookie_is_not_a_credential_of_the_json_api(

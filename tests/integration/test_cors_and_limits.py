@@ -89,7 +89,36 @@ def test_a_preflight_is_answered_for_allowed_origins_only(make_client) -> None:
     assert "POST" in allowed.headers["access-control-allow-methods"]
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     assert refused.status_code == 400
-    assert "access-control-allow-origin" not in refused.headers
+    assert refused.json()["error"]["message"] == "Disallowed CORS origin"
+    # A refusal grants nothing: no origin, method, header or credentials.
+    assert [h for h in refused.headers if h.startswith("access-control-")] == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/benchmarks", "/v1/datasets", "/health", "/graphql", "/benchmarks/b1"]
+)
+def test_without_cors_origins_a_preflight_is_refused_not_a_405(
+    make_client, path: str
+) -> None:
+    client, _ = make_client()
+
+    response = client.options(
+        path,
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "BAD_REQUEST",
+        "message": "Disallowed CORS origin",
+        "details": {},
+    }
+    assert response.headers["x-request-id"]
+    assert [h for h in response.headers if h.startswith("access-control-")] == []
 
 
 def test_a_wildcard_origin_never_allows_credentials(make_client) -> None:
@@ -125,9 +154,8 @@ def test_a_body_over_the_limit_is_a_413_in_the_envelope(make_client) -> None:
     assert response.json()["error"]["details"] == {"max_body_bytes": 2_000}
 
 
-def test_a_chunked_body_is_refused_clearly(make_client) -> None:
-    # Connexion needs Content-Length on body endpoints; a chunked body is refused
-    # before its size matters (the byte counter itself is unit-tested).
+def test_a_chunked_body_over_the_limit_is_a_413_too(make_client) -> None:
+    # No Content-Length to check up front: the bytes are counted as they come.
     client, auth = make_client(max_body_bytes=2_000)
 
     def chunks() -> Iterator[bytes]:
@@ -142,8 +170,27 @@ def test_a_chunked_body_is_refused_clearly(make_client) -> None:
         content=chunks(),
     )
 
-    assert response.status_code == 400
-    assert response.json()["error"]["message"] == "RequestBody is required"
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "BAD_REQUEST"
+    assert response.json()["error"]["details"] == {"max_body_bytes": 2_000}
+
+
+def test_a_chunked_json_body_within_the_limit_is_read_whole(make_client) -> None:
+    client, _ = make_client()
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"username": "admin", '
+        yield f'"password": "{PASSWORD}"}}'.encode()
+
+    response = client.post(
+        "/v1/auth/login",
+        headers={"Content-Type": "application/json"},
+        content=chunks(),
+    )
+
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert response.status_code == 200, response.text
+    assert response.json()["token"].count(".") == 2  # a JWT
 
 
 def test_a_prompt_over_the_limit_is_a_400_naming_the_field(make_client) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.integration.conftest import Server
 
@@ -143,6 +146,88 @@ def test_every_invalid_field_of_a_form_is_named(server: Server) -> None:
     assert response.status_code == 400
     fields = [e["field"] for e in response.json()["error"]["details"]["errors"]]
     assert sorted(fields) == ["file", "format", "name"]
+
+
+BOUNDARY = "ltb-test-boundary"
+MULTIPART = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def multipart_body(name: str, format: str, filename: str, content: bytes) -> bytes:
+    """An upload's multipart body, written out (to send it in chunks)."""
+    parts = [
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="name"\r\n\r\n'
+        f"{name}\r\n".encode(),
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="format"\r\n\r\n'
+        f"{format}\r\n".encode(),
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{filename}"\r\n\r\n'.encode()
+        + content
+        + b"\r\n",
+        f"--{BOUNDARY}--\r\n".encode(),
+    ]
+    return b"".join(parts)
+
+
+def chunked(body: bytes, size: int = 16) -> Iterator[bytes]:
+    """The body as a generator: the client sends it with Transfer-Encoding: chunked."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_a_chunked_upload_imports_as_one_with_content_length(server: Server) -> None:
+    content = (
+        b'{"input": "2+2?", "expected": "4"}\n{"input": "3+3?", "expected": "6"}\n'
+    )
+    body = multipart_body("sums", "jsonl", "sums.jsonl", content)
+
+    streamed = server.client.post(
+        "/v1/datasets", headers=server.auth | MULTIPART, content=chunked(body)
+    )
+    whole = server.client.post(
+        "/v1/datasets", headers=server.auth | MULTIPART, content=body
+    )
+
+    assert streamed.request.headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in streamed.request.headers
+    assert streamed.status_code == 201, streamed.text
+    assert whole.status_code == 201, whole.text
+    assert (streamed.json()["item_count"], streamed.json()["version"]) == (2, 1)
+    assert streamed.json()["content_hash"] == whole.json()["content_hash"]
+
+
+def _nothing() -> Iterator[bytes]:
+    yield from ()
+
+
+@pytest.mark.parametrize("sent", ["content-length-0", "chunked-without-data"])
+def test_an_empty_upload_is_told_it_is_empty_and_what_to_send(
+    server: Server, sent: str
+) -> None:
+    body = b"" if sent == "content-length-0" else _nothing()
+
+    response = server.client.post(
+        "/v1/datasets", headers=server.auth | MULTIPART, content=body
+    )
+
+    sent_as = dict(response.request.headers)
+    assert sent_as.get("content-length", sent_as.get("transfer-encoding")) == (
+        "0" if sent == "content-length-0" else "chunked"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "BAD_REQUEST",
+        "message": "Request body is empty: send multipart/form-data with the "
+        "fields name, format and file",
+        "details": {
+            "errors": [
+                {"field": "name", "message": "is required"},
+                {"field": "format", "message": "is required"},
+                {"field": "file", "message": "is required"},
+            ]
+        },
+    }
+    listed = server.client.get("/v1/datasets", headers=server.auth).json()
+    assert listed["total"] == 0
 
 
 def test_a_form_that_is_not_multipart_is_a_415(server: Server) -> None:
