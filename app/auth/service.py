@@ -8,6 +8,7 @@ import hmac
 import logging
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,16 +48,22 @@ def _unused_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
-def refuse_two_credentials(authorization: str | None, api_key: str | None) -> None:
-    """Refuse a request that carries both a bearer token and an API key.
+ONE_CREDENTIAL = (
+    "Send one credential: a single Authorization: Bearer <token> or X-API-Key"
+)
 
-    Taking whichever one is valid would hide a wrong, revoked or expired
-    credential from the client that believes it is using it.
+
+def refuse_several_credentials(*credentials: Sequence[str]) -> None:
+    """Refuse a request carrying more than one credential (all values given of
+    each kind: Authorization, X-API-Key).
+
+    Two tokens, two keys or one of each: taking whichever is valid would hide a
+    wrong, revoked or expired credential from the client that believes it is
+    using it. A blank value counts as none (a client blanking a default header).
     """
-    if authorization is not None and api_key is not None:
-        raise Unauthorized(
-            "Send one credential, Authorization: Bearer <token> or X-API-Key, not both"
-        )
+    given = [value for values in credentials for value in values if value.strip()]
+    if len(given) > 1:
+        raise Unauthorized(ONE_CREDENTIAL)
 
 
 @dataclass(frozen=True)

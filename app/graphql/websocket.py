@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import jsontext
 from app.auth.permissions import authorize
-from app.auth.service import Principal, refuse_two_credentials
+from app.auth.service import Principal, refuse_several_credentials
 from app.errors import ErrorCode, LTBError, NotFound
 from app.graphql.context import GraphQLContext
 from app.graphql.errors import ErrorLog, format_error
@@ -222,10 +222,12 @@ class TransportWSConnection:
 
     async def _authenticate(self, payload: Any) -> Principal:
         auth = self.runtime.auth
-        credentials = _credentials(payload)
-        refuse_two_credentials(
-            credentials.get("authorization"), credentials.get("x-api-key")
+        # Names differing only in case ("Authorization", "authorization") are the
+        # same credential given twice: refused, as two headers are on REST.
+        refuse_several_credentials(
+            _values_named(payload, "authorization"), _values_named(payload, "x-api-key")
         )
+        credentials = _credentials(payload)
         bearer = credentials.get("authorization", "")
         scheme, _, token = bearer.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
@@ -361,6 +363,17 @@ def _credentials(payload: Any) -> dict[str, str]:
         for key, value in payload.items()
         if isinstance(value, str)
     }
+
+
+def _values_named(payload: Any, name: str) -> list[str]:
+    """Every string value of ``payload`` under ``name``, in any letter case."""
+    if not isinstance(payload, Mapping):
+        return []
+    return [
+        value
+        for key, value in payload.items()
+        if str(key).lower() == name and isinstance(value, str)
+    ]
 
 
 def _refusal(payload: Any, running: int) -> GraphQLError | None:

@@ -11,15 +11,16 @@ from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
 
-from app.auth.service import refuse_two_credentials
+from app.auth.service import refuse_several_credentials
 from app.rest.context import runtime_of_scope
 
 
 def _one_credential(request: ConnexionRequest) -> None:
-    # Connexion tries the schemes in turn and takes the first that succeeds, so
-    # each function checks that the other credential is absent.
-    refuse_two_credentials(
-        request.headers.get("authorization"), request.headers.get("x-api-key")
+    # Connexion tries the schemes in turn and takes the first that succeeds, and
+    # reads only the first header of a name: each function checks that no other
+    # credential came with the one it is given.
+    refuse_several_credentials(
+        request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
     )
 
 

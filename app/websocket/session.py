@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.auth.permissions import authorize_topic
-from app.auth.service import Principal, refuse_two_credentials
+from app.auth.service import Principal, refuse_several_credentials
 from app.errors import Forbidden, Unauthorized
 from app.pages.session import WS_COOKIE, same_origin
 from app.runtime import Runtime
@@ -106,20 +106,21 @@ class Session:
         return bool(host) and urlsplit(origin).netloc == host
 
     async def _authenticate_by_header(self) -> bool:
-        header = self.ws.headers.get("authorization")
-        api_key = self.ws.headers.get("x-api-key")
-        if header is None and api_key is None:
+        # Blank values count as none, as on REST (a client blanking a default).
+        headers = [v for v in self.ws.headers.getlist("authorization") if v.strip()]
+        api_keys = [v for v in self.ws.headers.getlist("x-api-key") if v.strip()]
+        if not headers and not api_keys:
             page_token = self._page_session()
             if page_token is None:
                 return True  # an 'auth' message must follow
             return await self._authenticate(("token", page_token), None)
         try:
-            refuse_two_credentials(header, api_key)
+            refuse_several_credentials(headers, api_keys)
         except Unauthorized as e:
             await self._refuse(ErrorCode.UNAUTHORIZED, e.message)
             return False
-        if header is not None:
-            scheme, _, token = header.partition(" ")
+        if headers:
+            scheme, _, token = headers[0].partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 await self._refuse(
                     ErrorCode.UNAUTHORIZED, "Authorization must be 'Bearer <token>'"
@@ -127,7 +128,7 @@ class Session:
                 return False
             credential = ("token", token.strip())
         else:
-            credential = ("api_key", api_key or "")
+            credential = ("api_key", api_keys[0])
         return await self._authenticate(credential, None)
 
     def _page_session(self) -> str | None:

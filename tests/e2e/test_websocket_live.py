@@ -276,6 +276,28 @@ def test_a_query_string_credential_never_reaches_the_log(server: LiveServer) -> 
     assert "/ws?[redacted]" in log
 
 
+def test_a_second_authorization_header_is_refused(server: LiveServer) -> None:
+    # The first token is valid; a server reading only the first header would
+    # accept the connection and never look at the bad one.
+    host, port = host_port(server)
+    token = server.client.headers["Authorization"]
+    ws = RawWebSocket(
+        host,
+        port,
+        headers=[("Authorization", token), ("Authorization", "Bearer not-a-jwt")],
+    )
+    error = check_server_message(ws.receive_json())
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.receive_json()
+    ws.close()
+
+    assert error["code"] == "UNAUTHORIZED"
+    assert error["message"] == (
+        "Send one credential: a single Authorization: Bearer <token> or X-API-Key"
+    )
+    assert closed.value.code == 1008
+
+
 @pytest.mark.postgres
 def test_events_reach_clients_of_every_worker_through_redis(
     tmp_path: Path, postgres_url: str, datasets_dir: Path

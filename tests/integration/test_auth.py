@@ -115,28 +115,54 @@ def test_malformed_or_unknown_api_keys_get_401(server: Server, key: str) -> None
 
 
 @pytest.mark.parametrize(
-    ("token_valid", "key_valid"), [(True, True), (True, False), (False, True)]
+    "kinds",
+    [
+        ("good-token", "good-key"),
+        ("good-token", "bad-key"),
+        ("bad-token", "good-key"),
+        # Two headers of one name: only the first would be read.
+        ("good-token", "bad-token"),
+        ("bad-token", "good-token"),
+        ("good-key", "bad-key"),
+    ],
 )
-def test_a_request_with_both_a_token_and_an_api_key_is_refused(
-    server: Server, token_valid: bool, key_valid: bool
+def test_a_request_with_more_than_one_credential_is_refused(
+    server: Server, kinds: tuple[str, str]
 ) -> None:
     key = server.client.post(
         "/v1/auth/api-keys", headers=server.auth, json={"name": "both"}
     ).json()["key"]
-    headers = {
-        "Authorization": server.auth["Authorization"]
-        if token_valid
-        else "Bearer not-a-token",
-        "X-API-Key": key if key_valid else "ltb_" + "C" * 32,
+    credentials = {
+        "good-token": ("Authorization", server.auth["Authorization"]),
+        "bad-token": ("Authorization", "Bearer not-a-token"),
+        "good-key": ("X-API-Key", key),
+        "bad-key": ("X-API-Key", "ltb_" + "C" * 32),
     }
 
-    response = server.client.get("/v1/benchmarks", headers=headers)
+    response = server.client.get(
+        "/v1/benchmarks", headers=[credentials[kind] for kind in kinds]
+    )
 
     assert response.status_code == 401
     assert response.json()["error"]["message"] == (
-        "Send one credential, Authorization: Bearer <token> or X-API-Key, not both"
+        "Send one credential: a single Authorization: Bearer <token> or X-API-Key"
     )
     assert key not in response.text
+
+
+def test_a_blank_authorization_beside_an_api_key_counts_as_none(
+    server: Server,
+) -> None:
+    # A client blanking its default Authorization header to use a key instead.
+    key = server.client.post(
+        "/v1/auth/api-keys", headers=server.auth, json={"name": "blank"}
+    ).json()["key"]
+
+    response = server.client.get(
+        "/v1/benchmarks", headers={"Authorization": "", "X-API-Key": key}
+    )
+
+    assert response.status_code == 200
 
 
 def test_a_user_cannot_mint_a_key_above_their_role(server: Server) -> None:

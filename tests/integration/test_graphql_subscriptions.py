@@ -245,8 +245,15 @@ def test_connection_init_without_a_valid_credential_is_closed_with_4403(
         assert close_code(ws) == 4403
 
 
-def test_a_token_and_an_api_key_together_are_closed_with_4403(server: Server) -> None:
-    payload = {**server.auth, "X-API-Key": "ltb_" + "x" * 32}  # the token is valid
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-API-Key", "ltb_" + "x" * 32), ("authorization", "Bearer not-a-jwt")],
+    ids=["and-a-key", "and-a-token-spelled-otherwise"],
+)
+def test_a_second_credential_beside_a_valid_token_is_closed_with_4403(
+    server: Server, name: str, value: str
+) -> None:
+    payload = {**server.auth, name: value}  # server.auth's token is valid
 
     with server.client.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
         ws.send_json({"type": "connection_init", "payload": payload})

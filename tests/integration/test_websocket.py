@@ -167,14 +167,16 @@ def test_a_bad_header_credential_is_refused(
 
 
 def test_a_token_and_an_api_key_together_are_refused(server: Server) -> None:
-    # The token is valid: the unknown key beside it must not go unnoticed.
+    # The token is valid: the unknown key beside it must not go unnoticed. (Two
+    # Authorization headers: tests/e2e/test_websocket_live.py, as Starlette's
+    # test client sends one header of a name.)
     headers = {**server.auth, "X-API-Key": "ltb_" + "x" * 32}
 
     with connect(server, "/ws", headers=headers) as ws:
         error = receive(ws)
         assert error["code"] == "UNAUTHORIZED"
         assert error["message"] == (
-            "Send one credential, Authorization: Bearer <token> or X-API-Key, not both"
+            "Send one credential: a single Authorization: Bearer <token> or X-API-Key"
         )
         assert closed_with(ws) == 1008
 

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -19,7 +20,7 @@ class RawWebSocket:
         host: str,
         port: int,
         path: str = "/ws",
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
         receive_buffer: int | None = None,
     ) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -36,7 +37,8 @@ class RawWebSocket:
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {key}",
             "Sec-WebSocket-Version: 13",
-            *(f"{k}: {v}" for k, v in (headers or {}).items()),
+            # A list of pairs may name a header twice, as no real client does.
+            *(f"{k}: {v}" for k, v in _pairs(headers)),
         ]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self._buffer = b""
@@ -119,3 +121,9 @@ class ConnectionClosed(ConnectionError):
 def close_code(payload: bytes) -> int | None:
     """The code of a close frame's payload."""
     return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+
+def _pairs(
+    headers: Mapping[str, str] | Sequence[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
