@@ -212,7 +212,17 @@ class AuthService:
     ) -> tuple[str, datetime]:
         """Check a password and issue a JWT; return the token and its expiry."""
         with self.db.session() as session:
-            user = session.scalar(select(User).where(User.username == username))
+            # Names are unique whatever their case (create_user), so a login
+            # names its user in any case; the exact spelling first, for users
+            # made before that rule.
+            user = session.scalar(
+                select(User).where(User.username == username)
+            ) or session.scalar(
+                select(User)
+                .where(func.lower(User.username) == username.lower())
+                .order_by(User.created_at)
+                .limit(1)
+            )
         stored = user.password_hash if user else _unused_hash()
         try:
             _hasher.verify(stored, password)

@@ -52,6 +52,22 @@ def test_a_wrong_password_or_unknown_user_gets_the_same_401(
     assert response.json()["error"]["message"] == "Invalid username or password"
 
 
+def test_a_username_logs_in_in_any_case_as_it_is_unique_in_any_case(
+    server: Server,
+) -> None:
+    add_user(server, "CaseUser", "viewer")
+
+    login = server.client.post(
+        "/v1/auth/login",
+        json={"username": "caseuser", "password": "CaseUser-password"},
+    )
+    users = server.client.get("/v1/users", headers=server.auth).json()["items"]
+    claims = jwt.decode(login.json()["token"], options={"verify_signature": False})
+
+    assert login.status_code == 200
+    assert [u["id"] for u in users if u["username"] == "CaseUser"] == [claims["sub"]]
+
+
 def test_tokens_signed_otherwise_or_expired_are_refused(server: Server) -> None:
     now = datetime.now(UTC)
     sub = jwt.decode(server.token, options={"verify_signature": False})["sub"]
