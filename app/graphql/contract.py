@@ -29,6 +29,7 @@ from app.rest.validation import (
     SchemaValidator,
     check_storable,
     describe_error,
+    named_once,
 )
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.yaml"
@@ -76,7 +77,7 @@ def _check(
             {**d, "field": d["field"] and graphql_path(input_type, d["field"])}
             for d in described
         ]
-    fields = ", ".join(str(d["field"] or what) for d in described)
+    fields = named_once(str(d["field"] or what) for d in described)
     raise BadRequest(f"{what} is invalid: {fields}", details={"errors": described})
 
 

@@ -94,8 +94,10 @@ class PluginMetric:
         would make every value of the run null, so it is a 400 now.
         """
         parameters = set(self.info.parameters)
+        # Named where the caller wrote them: parameters.<metric>.<parameter>.
+        where = f"parameters.{self.info.name}"
         errors = [
-            error
+            {**error, "field": where + error["field"].removeprefix("input")}
             for error in input_errors(self._input_schema, dict(given))
             # "input.keywords.0" is about the parameter keywords; "input.text" is
             # a case field, given per case.

@@ -35,7 +35,9 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
         headers = {
             k: v
             for k, v in response.headers.items()
-            if k != "content-length" and not k.startswith("access-control-")
+            # The refusal's length and text/plain type were those of its text.
+            if k not in ("content-length", "content-type")
+            and not k.startswith("access-control-")
         }
         return Response(
             json.dumps(body, separators=(",", ":")),

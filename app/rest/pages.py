@@ -48,7 +48,7 @@ def benchmark_page_fragment(id_: str, ltb_page: str | None = None) -> flask.Resp
 
 def benchmark_page_login_form(id_: str, failed: bool = False) -> flask.Response:
     """The login form; it holds no data, so it needs no session."""
-    return _html(render("login.html", benchmark_id=id_, failed=failed))
+    return _html(render("login.html", login_path=_login_path(id_), failed=failed))
 
 
 def benchmark_page_login(id_: str, body: dict[str, Any]) -> flask.Response:

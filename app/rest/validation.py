@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -252,10 +252,15 @@ def refuse_invalid(validator: Validator, body: Any) -> None:
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
     if errors:
         described = [describe_error(error) for error in errors]
-        fields = ", ".join(str(d["field"] or "body") for d in described)
+        fields = named_once(str(d["field"] or "body") for d in described)
         raise BadRequest(
             f"Request body is invalid: {fields}", details={"errors": described}
         )
+
+
+def named_once(fields: Iterable[str]) -> str:
+    """The fields of a refusal, each once ("name" fails minLength and pattern)."""
+    return ", ".join(dict.fromkeys(fields))
 
 
 def describe_error(error: ValidationError) -> dict[str, Any]:
@@ -275,11 +280,17 @@ def _safe_message(field: str | None, error: ValidationError) -> str:
     # hold a password (a login body sent as an array): only a field's own scalar
     # value is quoted back.
     if field and "password" in field.split(".")[-1]:
-        return f"does not satisfy '{error.validator}'"
+        return _rule(error)  # the rule and its limit, never the value
     quotes_value = error.validator not in _NAMES_KEYS_ONLY
     if quotes_value and (field is None or isinstance(error.instance, dict | list)):
         return _rule(error)
     message = str(error.message)
+    if error.instance is None or isinstance(error.instance, bool):
+        # jsonschema quotes values as Python does ("None is not of type ..."):
+        # the client sent JSON, null, true or false.
+        python = repr(error.instance)
+        if message.startswith(python):
+            message = json.dumps(error.instance) + message[len(python) :]
     if len(message) > MAX_MESSAGE_CHARS:
         # jsonschema puts the value first ("'aaa...' is too long"): what failed
         # would be cut off, so name the rule and its limit instead.
@@ -333,7 +344,8 @@ def _parameter_error(param: dict[str, Any], value: Any) -> str | None:
         return "is required" if param.get("required") else None
     validator = SchemaValidator(param.get("schema", {}), format_checker=FORMAT_CHECKER)
     error = next(iter(validator.iter_errors(value)), None)
-    return error.message if error is not None else None
+    # As for bodies: a long value (a 5,000-character id) is not quoted back.
+    return _safe_message(param["name"], error) if error is not None else None
 
 
 class _ClosingMultiPartParser(MultiPartParser):

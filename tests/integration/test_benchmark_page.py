@@ -68,6 +68,14 @@ def test_without_a_session_the_page_leads_to_the_login_form_and_reveals_nothing(
         assert finished["name"] not in response.text + form.text
 
 
+def test_the_login_form_posts_to_its_own_path_whatever_the_id(server: Server) -> None:
+    # "?" and "#" in an id would start a query or a fragment of the form's action.
+    form = server.client.get("/benchmarks/a%3Cb%3E%22%20%3F%23x/login")
+
+    assert form.status_code == 200
+    assert 'action="/benchmarks/a%3Cb%3E%22%20%3F%23x/login"' in form.text
+
+
 def test_the_live_fragment_without_a_session_leads_to_the_form_too(
     finished: dict[str, Any], server: Server
 ) -> None:
@@ -246,7 +254,7 @@ def test_a_password_the_form_refuses_is_neither_echoed_nor_logged(
     error = response.json()["error"]
     assert error["message"] == "Request body is invalid: password"
     assert error["details"]["errors"] == [
-        {"field": "password", "message": "does not satisfy 'maxLength'"}
+        {"field": "password", "message": "does not satisfy 'maxLength' (1024)"}
     ]
     assert "SecretLongPw" not in response.text
     assert "SecretLongPw" not in caplog.text

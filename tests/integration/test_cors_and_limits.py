@@ -89,6 +89,7 @@ def test_a_preflight_is_answered_for_allowed_origins_only(make_client) -> None:
     assert "POST" in allowed.headers["access-control-allow-methods"]
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
     assert refused.json()["error"]["message"] == "Disallowed CORS origin"
     # A refusal grants nothing: no origin, method, header or credentials.
     assert [h for h in refused.headers if h.startswith("access-control-")] == []

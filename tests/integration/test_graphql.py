@@ -510,6 +510,19 @@ def test_a_page_size_above_the_maximum_is_costed_at_the_maximum(
     ]
 
 
+def test_null_page_arguments_are_the_defaults(mmlu_server: Server) -> None:
+    data = data_of(
+        mmlu_server,
+        """{ datasets(page: null, pageSize: null) { page pageSize total }
+             benchmarks(page: null, pageSize: null) { page pageSize total } }""",
+    )
+
+    assert data == {
+        "datasets": {"page": 1, "pageSize": 20, "total": 1},
+        "benchmarks": {"page": 1, "pageSize": 20, "total": 0},
+    }
+
+
 def test_an_empty_dataset_name_filters_nothing_as_in_rest(mmlu_server: Server) -> None:
     response = upload(
         mmlu_server,

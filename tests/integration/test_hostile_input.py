@@ -137,7 +137,10 @@ def test_a_password_is_never_echoed_in_a_validation_error(server: Server) -> Non
     assert response.status_code == 400
     assert "my-secret" not in response.text
     error = response.json()["error"]["details"]["errors"][0]
-    assert error == {"field": "password", "message": "does not satisfy 'maxLength'"}
+    assert error == {
+        "field": "password",
+        "message": "does not satisfy 'maxLength' (1024)",
+    }
 
 
 def test_a_double_slash_path_is_a_plain_404(server: Server) -> None:
@@ -213,6 +216,15 @@ def test_an_id_longer_than_the_contract_allows_is_a_documented_400(
     assert response.json()["error"]["code"] == "BAD_REQUEST"
 
 
+def test_a_long_path_id_is_not_quoted_back(server: Server) -> None:
+    response = server.client.get("/v1/benchmarks/" + "x" * 5000, headers=server.auth)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["errors"] == [
+        {"field": "id", "message": "does not satisfy 'maxLength' (64)"}
+    ]
+
+
 def test_a_name_with_a_trailing_newline_is_not_a_look_alike_user(
     server: Server,
 ) -> None:
@@ -266,3 +278,25 @@ def test_a_name_differing_from_a_user_only_in_case_is_taken(
 
     assert response.status_code == 409, response.text
     assert response.json()["error"]["message"] == f"User '{name}' already exists"
+
+
+def test_a_refusal_names_each_field_once_and_json_values_as_json(
+    server: Server,
+) -> None:
+    body = {
+        "name": "",  # too short, and not matching the pattern: one field
+        "providers": [{"provider": "fake", "model": "m"}],
+        "dataset": "mmlu",
+        "metrics": ["accuracy"],
+        "iterations": 1,
+        "judge": None,
+    }
+
+    response = server.client.post("/v1/benchmarks", headers=server.auth, json=body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] == "Request body is invalid: judge, name"
+    assert {"field": "judge", "message": "null is not of type 'object'"} in error[
+        "details"
+    ]["errors"]

@@ -18,6 +18,7 @@ pytestmark = requires_test_plugins
 
 TIME_LIMIT_S = 2.0
 METRIC = "plugin:keyword-coverage"
+METRIC_PARAMETERS = f"parameters.{METRIC}"
 KEYWORDS = ["Paris", "capital", "Berlin", "France"]
 
 
@@ -98,15 +99,24 @@ def test_a_plugin_metric_is_the_plugins_score_of_the_output(server: Server) -> N
     [
         (
             {},
-            {"field": "input.keywords", "message": "'keywords' is a required property"},
+            {
+                "field": f"{METRIC_PARAMETERS}.keywords",
+                "message": "'keywords' is a required property",
+            },
         ),
         (
             {"keywords": "Paris"},
-            {"field": "input.keywords", "message": "'Paris' is not of type 'array'"},
+            {
+                "field": f"{METRIC_PARAMETERS}.keywords",
+                "message": "'Paris' is not of type 'array'",
+            },
         ),
         (
             {"keywords": ["Paris"], "whole_words": "yes"},
-            {"field": "input.whole_words", "message": "'yes' is not of type 'boolean'"},
+            {
+                "field": f"{METRIC_PARAMETERS}.whole_words",
+                "message": "'yes' is not of type 'boolean'",
+            },
         ),
     ],
 )

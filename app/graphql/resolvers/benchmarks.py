@@ -26,7 +26,7 @@ from app.events import Event, Topic
 from app.graphql.context import GraphQLContext, Info
 from app.graphql.contract import check_parameter, check_schema, graphql_names
 from app.graphql.permissions import authorize_root_field
-from app.graphql.resolvers.datasets import check_page
+from app.graphql.resolvers.datasets import checked_page
 from app.rest.pagination import offset_of, page_of
 from app.runtime import Runtime
 
@@ -92,12 +92,12 @@ def resolve_benchmark_comparison(_obj: Any, info: Info, id: str) -> dict[str, An
 def resolve_benchmarks(
     _obj: Any,
     info: Info,
-    page: int,
-    page_size: int,
+    page: int | None,
+    page_size: int | None,
     status: str | None = None,
 ) -> dict[str, Any]:
     """A page of benchmarks, newest first, optionally of one status."""
-    check_page(page, page_size)
+    page, page_size = checked_page(page, page_size)
     items, total = service.list_benchmarks(
         info.context.runtime.db, offset_of(page, page_size), page_size, status
     )
