@@ -444,6 +444,15 @@ def test_page_arguments_are_held_to_the_rest_bounds(server: Server) -> None:
     ]
 
 
+def create_benchmark(server: Server, variables: dict[str, Any]) -> dict[str, Any]:
+    """The whole answer (data and errors) to createBenchmark(input: $input)."""
+    return graphql(
+        server,
+        "mutation($input: BenchmarkInput!) { createBenchmark(input: $input) { id } }",
+        variables,
+    )
+
+
 DATASET_FIELDS = "id name version format contentHash itemCount subjects createdAt"
 
 
@@ -613,9 +622,8 @@ def test_create_benchmark_is_held_to_the_rest_contract(
         "metrics": ["accuracy"],
         "iterations": 5,
     }
-    body = graphql(
+    body = create_benchmark(
         mmlu_server,
-        "mutation($input: BenchmarkInput!) { createBenchmark(input: $input) { id } }",
         {"input": base | change},
     )
 
@@ -631,9 +639,8 @@ def test_create_benchmark_is_held_to_the_rest_contract(
 def test_create_benchmark_names_unconfigured_targets_as_graphql_does(
     mmlu_server: Server,
 ) -> None:
-    body = graphql(
+    body = create_benchmark(
         mmlu_server,
-        "mutation($input: BenchmarkInput!) { createBenchmark(input: $input) { id } }",
         {
             "input": {
                 "name": "keys",
@@ -663,9 +670,8 @@ def test_create_benchmark_names_unconfigured_targets_as_graphql_does(
 def test_create_benchmark_refuses_a_judge_no_metric_uses_as_rest_does(
     mmlu_server: Server,
 ) -> None:
-    body = graphql(
+    body = create_benchmark(
         mmlu_server,
-        "mutation($input: BenchmarkInput!) { createBenchmark(input: $input) { id } }",
         {
             "input": {
                 "name": "judge for nothing",
