@@ -18,6 +18,7 @@ from app.datasets.service import resolve_dataset
 from app.errors import BadRequest, Forbidden, NotFound
 from app.evaluators.base import Kind, check_parameter_values, check_parameters
 from app.evaluators.registry import EvaluatorRegistry
+from app.providers.config import ProviderConfig
 from app.providers.registry import ProviderRegistry
 from app.store.database import Database
 from app.store.models import Benchmark, BenchmarkCell, Dataset, DatasetItem, utcnow
@@ -296,8 +297,15 @@ def _check_configured(
     # Every target and the judge are checked before refusing, so one answer names
     # every key to set (unknown names are refused first, by config(): a 400 of
     # their own).
-    configs = [providers.config(target["provider"]) for target in targets]
-    judge_config = None if judge is None else providers.config(judge["provider"])
+    configs = [
+        _config(providers, target["provider"], f"providers.{index}.provider")
+        for index, target in enumerate(targets)
+    ]
+    judge_config = (
+        None
+        if judge is None
+        else _config(providers, judge["provider"], "judge.provider")
+    )
     missing = {
         str(index): config
         for index, config in enumerate(configs)
@@ -321,6 +329,19 @@ def _check_configured(
     if judge_missing and judge is not None:
         details["judge"] = judge["provider"]
     raise BadRequest(f"{noun} not configured: {', '.join(needs)}", details=details)
+
+
+def _config(providers: ProviderRegistry, name: str, field: str) -> ProviderConfig:
+    """The provider's configuration; an unknown one is refused naming its field
+    (which of several targets), as a schema failure is."""
+    try:
+        return providers.config(name)
+    except BadRequest as error:
+        error.details = {
+            **error.details,
+            "errors": [{"field": field, "message": "is not a configured provider"}],
+        }
+        raise
 
 
 def _target(target: dict[str, Any]) -> dict[str, Any]:

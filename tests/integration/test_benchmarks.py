@@ -474,6 +474,45 @@ def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
     assert error["details"] == {"providers": {"0": "openai", "2": "anthropic"}}
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            {
+                "providers": [{"provider": "fake", "model": FAKE_MODEL}] * 2
+                + [{"provider": "nobody", "model": "m"}]
+            },
+            "providers.2.provider",
+        ),
+        (
+            {"judge": {"provider": "nobody", "model": "m"}, "metrics": ["relevance"]},
+            "judge.provider",
+        ),
+    ],
+)
+def test_an_unknown_provider_is_named_with_its_field(
+    mmlu_server: Server, change: dict[str, Any], field: str
+) -> None:
+    body = {
+        "name": "unknown",
+        "providers": [{"provider": "fake", "model": FAKE_MODEL}],
+        "dataset": "mmlu",
+        "metrics": ["accuracy"],
+        "iterations": 1,
+    } | change
+
+    response = mmlu_server.client.post(
+        "/v1/benchmarks", headers=mmlu_server.auth, json=body
+    )
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["message"].startswith("Unknown provider 'nobody'; known providers: ")
+    assert error["details"]["errors"] == [
+        {"field": field, "message": "is not a configured provider"}
+    ]
+
+
 def test_an_unconfigured_judge_is_named_with_the_unconfigured_targets(
     mmlu_server: Server,
 ) -> None:

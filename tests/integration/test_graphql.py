@@ -667,6 +667,33 @@ def test_create_benchmark_names_unconfigured_targets_as_graphql_does(
     }
 
 
+def test_create_benchmark_names_an_unknown_provider_by_its_target(
+    mmlu_server: Server,
+) -> None:
+    targets = [
+        {"provider": "fake", "model": FAKE_MODEL},
+        {"provider": "nobody", "model": "m"},
+    ]
+
+    body = create_benchmark(
+        mmlu_server,
+        {
+            "input": {
+                "name": "unknown",
+                "targets": targets,
+                "dataset": "mmlu",
+                "metrics": ["accuracy"],
+                "iterations": 1,
+            }
+        },
+    )
+
+    assert error_codes(body) == ["BAD_REQUEST"]
+    assert body["errors"][0]["extensions"]["details"]["errors"] == [
+        {"field": "targets.1.provider", "message": "is not a configured provider"}
+    ]
+
+
 def test_create_benchmark_refuses_a_judge_no_metric_uses_as_rest_does(
     mmlu_server: Server,
 ) -> None:
