@@ -156,6 +156,10 @@ def empty_body(what: str, schema: dict[str, Any]) -> BadRequest:
         ]
     else:
         message = f"Request body is empty: send {what}"
+        optional = [str(name) for name in schema.get("properties", {})]
+        if optional:
+            # A body of optional fields (a PATCH): say which it may hold.
+            message += f" with one or more of the fields {', '.join(optional)}"
         errors = [{"field": None, "message": "body is required"}]
     return BadRequest(message, details={"errors": errors})
 

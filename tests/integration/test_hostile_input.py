@@ -300,3 +300,20 @@ def test_a_refusal_names_each_field_once_and_json_values_as_json(
     assert {"field": "judge", "message": "null is not of type 'object'"} in error[
         "details"
     ]["errors"]
+
+
+def test_an_empty_patch_body_names_the_fields_it_may_hold(server: Server) -> None:
+    users = server.client.get("/v1/users", headers=server.auth).json()["items"]
+    admin_id = users[0]["id"]
+
+    response = server.client.patch(
+        f"/v1/users/{admin_id}",
+        headers=server.auth | {"Content-Type": "application/json"},
+        content=b"",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Request body is empty: send a JSON object with one or more of the fields "
+        "role, disabled"
+    )
