@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -31,6 +32,7 @@ def import_dataset(
     max_items: int = MAX_ITEMS_PER_UPLOAD,
 ) -> dict[str, Any]:
     """Parse uploaded files and store them as the newest version of ``name``."""
+    _refuse_id_like(name)
     parsed = parse_dataset(format, files, max_items=max_items)
     _refuse_nul(parsed.items)
 
@@ -57,6 +59,24 @@ def import_dataset(
         "imported dataset %s v%d: %d items", name, dataset.version, dataset.item_count
     )
     return dataset_view(dataset, subjects)
+
+
+def _refuse_id_like(name: str) -> None:
+    """Refuse a name that has the form of a dataset id.
+
+    Wherever a dataset is named (``dataset`` of a benchmark, GET by id or name)
+    an id is looked up first: a dataset named like one could be shadowed by, or
+    shadow, the dataset of that id.
+    """
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return
+    raise BadRequest(
+        "Dataset name has the form of a dataset id (a UUID), which is looked up "
+        "first wherever a dataset is named: choose another name",
+        details={"errors": [{"field": "name", "message": "is a UUID"}]},
+    )
 
 
 class _VersionTaken(Exception):

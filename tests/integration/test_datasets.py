@@ -72,6 +72,20 @@ def test_a_new_upload_under_a_name_is_its_next_version(server: Server) -> None:
     assert listed["total"] == 2
 
 
+def test_a_name_of_the_form_of_a_dataset_id_is_refused(server: Server) -> None:
+    item = [("a.jsonl", b'{"input": "2+2?", "expected": "4"}\n')]
+    first = upload(server, "arith", "jsonl", item).json()
+
+    response = upload(server, first["id"].upper(), "jsonl", item)
+    listed = server.client.get("/v1/datasets", headers=server.auth).json()
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "errors": [{"field": "name", "message": "is a UUID"}]
+    }
+    assert [d["name"] for d in listed["items"]] == ["arith"]
+
+
 def test_identical_content_has_the_same_hash(server: Server) -> None:
     content = [("q.jsonl", b'{"input": "Capital of France?", "expected": "Paris"}\n')]
 
