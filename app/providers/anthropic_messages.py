@@ -112,9 +112,11 @@ class AnthropicMessagesProvider:
             if not self._warned_no_usage:
                 self._warned_no_usage = True
                 logger.warning(
-                    "provider %s reports no token usage; counting 0 tokens", self.name
+                    "provider %s reports no token usage; counting 0 tokens at an "
+                    "unknown cost",
+                    self.name,
                 )
-            return Usage(prompt_tokens=0, completion_tokens=0)
+            return Usage(prompt_tokens=0, completion_tokens=0, reported=False)
         cache_read = reported.cache_read_input_tokens or 0
         cache_write = reported.cache_creation_input_tokens or 0
         return Usage(

@@ -21,6 +21,9 @@ class Usage:
     completion_tokens: int
     # The part of prompt_tokens served from the provider's prompt cache.
     cached_prompt_tokens: int = 0
+    # False when the provider reported no usage: the counts are 0 for want of
+    # any, and what they would cost is unknown (cost_usd gives None).
+    reported: bool = True
 
     def __post_init__(self) -> None:
         # Counts come from the wire: a string, a float or 10**30 must not reach

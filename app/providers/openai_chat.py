@@ -156,13 +156,16 @@ class OpenAIChatProvider:
         """Read token counts; a server that reports none counts as zero tokens."""
         if reported is None:
             # Some compatible servers omit usage; failing the call would lose a good
-            # completion, so the counts stay 0 and the operator hears about it once.
+            # completion, so the counts stay 0, the cost is unknown (not free: it
+            # must not look cheapest) and the operator hears about it once.
             if not self._warned_no_usage:
                 self._warned_no_usage = True
                 logger.warning(
-                    "provider %s reports no token usage; counting 0 tokens", self.name
+                    "provider %s reports no token usage; counting 0 tokens at an "
+                    "unknown cost",
+                    self.name,
                 )
-            return Usage(prompt_tokens=0, completion_tokens=0)
+            return Usage(prompt_tokens=0, completion_tokens=0, reported=False)
         reported = _object(reported)
         prompt = _count(reported.get("prompt_tokens"))
         cached = _count(

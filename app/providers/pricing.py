@@ -9,8 +9,9 @@ TOKENS_PER_PRICE_UNIT = 1_000_000
 
 
 def cost_usd(price: ModelPrice | None, usage: Usage) -> float | None:
-    """Return the USD cost of usage at price, or None when the price is unknown."""
-    if price is None:
+    """Return the USD cost of usage at price; None when the price is unknown, or
+    the usage (a provider that reports none: not free, unknown)."""
+    if price is None or not usage.reported:
         return None
     prompt = max(usage.prompt_tokens, 0)
     # Cached tokens are a part of the prompt: clamping keeps a provider that reports

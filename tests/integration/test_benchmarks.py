@@ -474,6 +474,25 @@ def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
     assert error["details"] == {"providers": {"0": "openai", "2": "anthropic"}}
 
 
+def test_a_target_whose_provider_reports_no_usage_has_an_unknown_cost(
+    mmlu_server: Server,
+) -> None:
+    # The model is priced, but 0 tokens counted for want of usage would cost $0:
+    # the cheapest target, alone on the accuracy/cost frontier.
+    mmlu_server.provider.no_usage_for_models = frozenset({FAKE_MODEL})
+    created = start_benchmark(
+        mmlu_server, providers=[{"provider": "fake", "model": FAKE_MODEL}], iterations=5
+    )
+
+    final = wait_for(mmlu_server, created["benchmark_id"])[-1]
+
+    assert final["status"] == "completed"
+    (target,) = final["results"]["targets"]
+    assert target["accuracy"] is not None
+    assert target["cost_usd"] is None
+    assert final["results"]["frontier"]["accuracy_cost"] == []
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

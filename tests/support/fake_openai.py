@@ -30,6 +30,8 @@ class FakeOpenAI:
     fail_status: int = 500
     # Models whose every reply is a 200 with a body that is not JSON.
     garbage_for_models: frozenset[str] = frozenset()
+    # Models whose replies carry no usage (some compatible servers omit it).
+    no_usage_for_models: frozenset[str] = frozenset()
     requests: int = 0
     prompts: list[str] = field(default_factory=list)
     # When each request arrived (time.monotonic()), and the most requests that were
@@ -86,6 +88,9 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if state.delay_s:
                 time.sleep(state.delay_s)
             text = state.reply(prompt)
+            usage = {}
+            if request["model"] not in state.no_usage_for_models:
+                usage = {"usage": state.usage_for(prompt, text)}
             return 200, _json(
                 {
                     "id": f"chatcmpl-{number}",
@@ -99,8 +104,8 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                             "finish_reason": "stop" if text is not None else "length",
                         }
                     ],
-                    "usage": state.usage_for(prompt, text),
-                },
+                }
+                | usage,
             )
 
         def _send_raw(self, status: int, raw: bytes) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from app.providers import Completion, Usage, cost_usd
+from app.providers.config import ModelPrice
 from tests.unit.providers.wire import (
     KEY,
     PRICE,
@@ -152,7 +153,7 @@ def test_concurrent_calls_never_exceed_max_concurrency(
 
 
 @pytest.mark.parametrize("wire", WIRES)
-def test_a_reply_without_usage_counts_zero_tokens_and_warns_once(
+def test_a_reply_without_usage_counts_zero_tokens_of_unknown_cost_and_warns_once(
     wire: Wire, upstream: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
     reply = wire.success("no usage here", prompt=3, completion=1, cached=0)
@@ -171,7 +172,10 @@ def test_a_reply_without_usage_counts_zero_tokens_and_warns_once(
         completions = asyncio.run(call_twice())
 
     assert [completion.text for completion in completions] == ["no usage here"] * 2
-    assert completions[0].usage == Usage(prompt_tokens=0, completion_tokens=0)
+    assert completions[0].usage == Usage(
+        prompt_tokens=0, completion_tokens=0, reported=False
+    )
+    assert cost_usd(ModelPrice(1.0, 1.0), completions[0].usage) is None
     warnings = [r for r in caplog.records if "reports no token usage" in r.message]
     assert len(warnings) == 1
 
