@@ -45,6 +45,16 @@ def from_status(
             provider=provider,
             details={"reason": "rate_limited", **details},
         )
+    if status in (401, 403):
+        # The key is the server's (its providers file and environment), not the
+        # caller's: the operator must fix it, as a missing key (missing_key).
+        suffix = f": {message}" if message else ""
+        return ProviderUnavailable(
+            f"Provider '{provider}' refused this server's credentials (HTTP "
+            f"{status}){suffix}",
+            provider=provider,
+            details={"reason": "credentials_refused", **details},
+        )
     # 408 is the upstream giving up on us, like our own timeout; < 400 covers an
     # unfollowed redirect, which no retry or request change will cure either.
     if status >= 500 or status == 408 or status < 400:

@@ -158,9 +158,33 @@ def test_a_refused_connection_is_unavailable(wire: Wire, closed_port: int) -> No
 
 
 @pytest.mark.parametrize("wire", WIRES)
+@pytest.mark.parametrize(("status", "message"), [(401, "Invalid API key"), (403, "No")])
+def test_refused_credentials_are_the_servers_fault_a_503(
+    wire: Wire, upstream: Start, status: int, message: str
+) -> None:
+    # The key comes from the server's configuration: the caller cannot fix it.
+    server = upstream(wire.error(status, message))
+
+    error = failure_of(wire, server)
+
+    assert error.code == ErrorCode.SERVICE_UNAVAILABLE
+    assert error.status == 503
+    assert len(server.seen) == 1
+    assert error.details == {
+        "provider": "fake",
+        "reason": "credentials_refused",
+        "upstream_status": status,
+        "upstream_message": message,
+    }
+    assert error.message == (
+        f"Provider 'fake' refused this server's credentials (HTTP {status}): {message}"
+    )
+
+
+@pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize(
     ("status", "message"),
-    [(401, "Invalid API key"), (403, "Forbidden"), (404, "Model m-1 does not exist")],
+    [(400, "max_tokens is too large"), (404, "Model m-1 does not exist")],
 )
 def test_an_upstream_4xx_is_a_bad_request_with_the_upstream_message(
     wire: Wire, upstream: Start, status: int, message: str
