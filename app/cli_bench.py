@@ -391,8 +391,16 @@ def _prompt(text: str) -> str:
 def _password(username: str) -> str:
     # A prompt on a terminal; otherwise the first line of standard input (a pipe).
     if sys.stdin.isatty():
-        return getpass.getpass(f"Password for {username}: ")
-    return sys.stdin.readline().rstrip("\n")
+        password = getpass.getpass(f"Password for {username}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        # Sent, it would be a 400 and use up one of the address's logins.
+        raise ClientError(
+            f"no password for {username}: type it at the prompt, or give it as the "
+            "first line of standard input"
+        )
+    return password
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:

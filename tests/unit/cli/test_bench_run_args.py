@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -56,3 +57,19 @@ def test_the_client_commands_hash_no_password_at_start() -> None:
     )
 
     assert done.stdout.strip() == "0"
+
+
+def test_an_empty_password_is_refused_before_any_login(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Standard input at its end (</dev/null): no password line. SERVER is never
+    # reached, and a login there would say so instead.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    code = main(["bench", "status", "--server", SERVER, "--username", "admin", "b1"])
+
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "ltb: no password for admin: type it at the prompt, or give it as the first "
+        "line of standard input\n"
+    )
