@@ -284,6 +284,8 @@ def _safe_message(field: str | None, error: ValidationError) -> str:
     # hold a password (a login body sent as an array): only a field's own scalar
     # value is quoted back.
     if field and "password" in field.split(".")[-1]:
+        if error.validator in _NAMES_KEYS_ONLY:
+            return str(error.message)  # "'password' is a required property"
         return _rule(error)  # the rule and its limit, never the value
     quotes_value = error.validator not in _NAMES_KEYS_ONLY
     if quotes_value and (field is None or isinstance(error.instance, dict | list)):

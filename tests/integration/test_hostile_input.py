@@ -317,3 +317,12 @@ def test_an_empty_patch_body_names_the_fields_it_may_hold(server: Server) -> Non
         "Request body is empty: send a JSON object with one or more of the fields "
         "role, disabled"
     )
+
+
+def test_a_missing_password_is_named_as_any_missing_field(server: Server) -> None:
+    response = server.client.post("/v1/auth/login", json={"username": "admin"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["errors"] == [
+        {"field": "password", "message": "'password' is a required property"}
+    ]
