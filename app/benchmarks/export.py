@@ -25,7 +25,7 @@ from app import __version__
 from app.benchmarks import prompts
 from app.benchmarks.items import item_from_row
 from app.benchmarks.prompts import build_prompt
-from app.benchmarks.service import benchmark_view
+from app.benchmarks.service import benchmark_view, check_target
 from app.datasets.formats import DatasetItem as Item
 from app.errors import NotFound
 from app.evaluators.registry import EvaluatorRegistry
@@ -77,11 +77,14 @@ class ExportFormat(StrEnum):
         }[self]
 
 
-def check_exportable(db: Database, benchmark_id: str) -> None:
-    """Raise NotFound now, before a stream starts and can no longer say so."""
+def check_exportable(db: Database, benchmark_id: str, target: int | None) -> None:
+    """Raise NotFound or BadRequest now, before a stream starts and can no longer
+    say so."""
     with db.session() as session:
-        if session.get(Benchmark, benchmark_id) is None:
+        benchmark = session.get(Benchmark, benchmark_id)
+        if benchmark is None:
             raise NotFound(f"Benchmark '{benchmark_id}' not found")
+        check_target(benchmark, target)
 
 
 def export_chunks(

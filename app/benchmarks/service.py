@@ -145,6 +145,7 @@ def list_cells(
     """A page of a benchmark's stored cells, by target, item and repeat."""
     with db.session() as session:
         benchmark = _get(session, benchmark_id)
+        check_target(benchmark, target)
         query = select(BenchmarkCell).where(BenchmarkCell.benchmark_id == benchmark_id)
         if target is not None:
             query = query.where(BenchmarkCell.target_index == target)
@@ -163,6 +164,18 @@ def list_cells(
         )
     views = [_cell_view(benchmark, c, items[c.item_position]) for c in cells]
     return views, total or 0
+
+
+def check_target(benchmark: Benchmark, target: int | None) -> None:
+    """Refuse a target index the benchmark does not have (an empty page would
+    read as a target with nothing stored)."""
+    count = len(benchmark.targets)
+    if target is not None and not 0 <= target < count:
+        raise BadRequest(
+            f"Target {target} is out of range: benchmark '{benchmark.id}' has "
+            f"targets 0 to {count - 1}",
+            details={"errors": [{"field": "target", "message": "is out of range"}]},
+        )
 
 
 def upgrade_results(session: Session, benchmark: Benchmark) -> None:

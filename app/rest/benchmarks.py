@@ -64,7 +64,7 @@ def export_benchmark(
 ) -> Response:
     """Stream the stored cells; a 404 is decided before the stream starts."""
     db = runtime().db
-    check_exportable(db, id_)
+    check_exportable(db, id_, target)
     chosen = ExportFormat(format_)
     return Response(
         export_chunks(db, id_, chosen, target, stop=client_gone(request.environ)),

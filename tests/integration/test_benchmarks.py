@@ -474,6 +474,25 @@ def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
     assert error["details"] == {"providers": {"0": "openai", "2": "anthropic"}}
 
 
+@pytest.mark.parametrize("path", ["results", "export"])
+def test_a_target_index_the_benchmark_lacks_is_a_400(
+    mmlu_server: Server, path: str
+) -> None:
+    created = start_benchmark(mmlu_server, iterations=2)  # targets 0 and 1
+    wait_for(mmlu_server, created["benchmark_id"])
+
+    url = f"/v1/benchmarks/{created['benchmark_id']}/{path}?target="
+    last = mmlu_server.client.get(url + "1", headers=mmlu_server.auth)
+    beyond = mmlu_server.client.get(url + "2", headers=mmlu_server.auth)
+
+    assert last.status_code == 200
+    assert beyond.status_code == 400
+    assert beyond.json()["error"]["message"] == (
+        f"Target 2 is out of range: benchmark '{created['benchmark_id']}' has "
+        "targets 0 to 1"
+    )
+
+
 def test_a_target_whose_provider_reports_no_usage_has_an_unknown_cost(
     mmlu_server: Server,
 ) -> None:
