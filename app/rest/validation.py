@@ -196,7 +196,10 @@ class AllErrorsJSONBodyValidator(_RefuseEmptyBody, JSONRequestBodyValidator):  #
         except ValueError as e:  # integers of 4300+ digits
             raise BadRequest(
                 "Request body is not acceptable JSON: a number is too long",
-                details={"errors": [{"field": None, "message": type(e).__name__}]},
+                # Python's own message quotes its interpreter limit and setting.
+                details={
+                    "errors": [{"field": None, "message": "a number is too long"}]
+                },
             ) from e
         check_storable(body)
         return body

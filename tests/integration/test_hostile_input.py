@@ -326,3 +326,20 @@ def test_a_missing_password_is_named_as_any_missing_field(server: Server) -> Non
     assert response.json()["error"]["details"]["errors"] == [
         {"field": "password", "message": "'password' is a required property"}
     ]
+
+
+def test_an_integer_of_thousands_of_digits_is_refused_in_plain_words(
+    server: Server,
+) -> None:
+    body = b'{"username": "admin", "password": ' + b"9" * 5000 + b"}"
+
+    response = server.client.post(
+        "/v1/auth/login", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "BAD_REQUEST",
+        "message": "Request body is not acceptable JSON: a number is too long",
+        "details": {"errors": [{"field": None, "message": "a number is too long"}]},
+    }
