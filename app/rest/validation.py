@@ -312,6 +312,12 @@ _NAMES_KEYS_ONLY = frozenset({"required", "additionalProperties"})
 
 
 def _rule(error: ValidationError) -> str:
+    fields = list(error.schema.get("properties", {})) if error.schema else []
+    if error.validator == "minProperties" and fields:
+        # An object of optional fields ({} to a PATCH): say which it may hold.
+        return (
+            f"needs at least {error.validator_value} of the fields {', '.join(fields)}"
+        )
     limit = json.dumps(error.validator_value, default=str)
     if len(limit) > 60:
         limit = limit[:60] + "..."

@@ -343,3 +343,16 @@ def test_an_integer_of_thousands_of_digits_is_refused_in_plain_words(
         "message": "Request body is not acceptable JSON: a number is too long",
         "details": {"errors": [{"field": None, "message": "a number is too long"}]},
     }
+
+
+def test_an_empty_patch_object_names_the_fields_it_may_hold(server: Server) -> None:
+    users = server.client.get("/v1/users", headers=server.auth).json()["items"]
+
+    response = server.client.patch(
+        f"/v1/users/{users[0]['id']}", headers=server.auth, json={}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["errors"] == [
+        {"field": None, "message": "needs at least 1 of the fields role, disabled"}
+    ]
