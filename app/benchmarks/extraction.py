@@ -52,12 +52,14 @@ _NUMBER_IN_TEXT = (
 # Tried in order; within one pattern the last match wins, because models restate or
 # correct themselves and the final statement is the one they commit to.
 _NUMBER_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # GSM8K's own answer format, which few-shot prompts teach models to copy.
-    re.compile(r"####\s*(?P<number>" + _NUMBER_IN_TEXT + ")"),
-    # An explicit statement: "Answer: 18", "The final answer is $18", "answer = 5",
-    # "**Answer:** \boxed{18}". Markup between the word and the number is skipped.
+    # An answer marker: GSM8K's own "#### 18", which few-shot prompts teach models
+    # to copy, or an explicit statement: "Answer: 18", "The final answer is $18",
+    # "answer = 5", "**Answer:** \boxed{18}" (markup between the word and the number
+    # is skipped). Both kinds are one pattern, so the last marker of either kind
+    # wins: "#### 18\nAnswer: 20" is 20, "Answer: 20\n#### 18" is 18.
     re.compile(
-        r"(?i:\banswer\b)(?:[\s*_:=]|(?i:\bis\b)|\\boxed\{|\\\()*"
+        r"(?:####\s*"
+        r"|(?i:\banswer\b)(?:[\s*_:=]|(?i:\bis\b)|\\boxed\{|\\\()*)"
         r"(?P<number>" + _NUMBER_IN_TEXT + ")"
     ),
     # Otherwise the last number the model wrote, usually the result of its working.
@@ -125,7 +127,10 @@ _LEADING_LETTER = (
 _CHOICE_PATTERNS: tuple[tuple[re.Pattern[str], bool], ...] = (
     # 1. An explicit statement anywhere: "Answer: B", "answer: (c)", "The correct
     #    answer is **C**", "the answer would be option D". Prompts ask for
-    #    "Answer: X", and the last statement wins because models correct themselves.
+    #    "Answer: X", and the last statement wins because models correct themselves
+    #    (the rule extract_number follows). "####" is not a marker here: it is
+    #    GSM8K's numeric format, and in a multiple-choice reply "#### B) London" is
+    #    a markdown heading, often one for each option the model weighs.
     (
         re.compile(
             r"(?i:\banswer\b)"

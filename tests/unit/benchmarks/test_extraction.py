@@ -58,6 +58,13 @@ CHOICE_CASES = [
     ("B. Hmm, no. The answer is C.", "C"),
     ("Answer: B. Wait, actually the answer is C.", "C"),
     ("Answer: A\nAnswer: D", "D"),
+    ("The answer is B.\nAnswer: C", "C"),
+    ("Answer: C\nThe answer is B.", "B"),
+    # "####" is GSM8K's numeric marker, not a choice marker: in a multiple-choice
+    # reply it is a markdown heading, so "Answer:" decides whatever the order
+    ("#### B\nAnswer: C", "C"),
+    ("Answer: C\n#### B", "C"),
+    ("#### A) Paris\nNo.\n#### B) London\nYes.", None),
     # the article "a"/"A" is not option A
     ("A good question. The answer is C", "C"),
     ("A triangle has three sides.", None),
@@ -192,7 +199,14 @@ EXTRACT_NUMBER_CASES = [
     ("She makes 9 * 2 = $18 every day.\n#### 18", "18"),
     ("#### 2,125", "2125"),
     ("####-3", "-3"),
-    ("#### 5\nThe answer is 7.", "5"),
+    # the last answer marker wins, "####" or a statement alike: a model that
+    # corrects itself ends with the answer it commits to
+    ("#### 5\nThe answer is 7.", "7"),
+    ("#### 18\nAnswer: 20", "20"),
+    ("Answer: 20\n#### 18", "18"),
+    ("#### 18\n#### 20", "20"),
+    ("#### 18\nAnswer: twenty", "18"),
+    ("#### 18\nso 20 in all", "18"),
     ("Answer: 18", "18"),
     ("Answer: $1,000.00", "1000"),
     ("The answer is 42. Total 50 eggs.", "42"),
@@ -276,6 +290,13 @@ def test_score_answer_compares_by_answer_type(
     answer_type: str, expected: str, extracted: str | None, correct: bool
 ) -> None:
     assert score_answer(answer_type, expected, extracted) is correct
+
+
+def test_a_reply_that_corrects_its_gsm8k_line_is_scored_on_its_final_answer() -> None:
+    # The user trial: the prompt asks for a final "Answer:" line, and the model
+    # wrote one after a "####" line it had copied from GSM8K.
+    assert score_answer("number", "20", extract_number("#### 18\nAnswer: 20"))
+    assert not score_answer("number", "20", extract_number("Answer: 20\n#### 18"))
 
 
 def test_score_answer_refuses_an_unknown_answer_type() -> None:
