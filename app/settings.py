@@ -100,7 +100,8 @@ class Settings:
     ws_ping_interval_s: float = 20.0
     ws_ping_timeout_s: float = 20.0
     ws_max_message_bytes: int = 64 * 1024
-    # Messages a client may send per second on average (bursts of twice that).
+    # Messages a client may send per second on average (bursts of twice that), on
+    # each /ws and each /graphql WebSocket connection.
     ws_message_rate: int = 20
     # How often each worker publishes system.metrics.
     metrics_interval_s: float = 5.0

@@ -4,7 +4,9 @@ The protocol (github.com/enisdenjo/graphql-ws, PROTOCOL.md) in brief: the client
 sends ``connection_init`` with a payload, the server answers ``connection_ack``;
 then each ``subscribe`` (with an id) gets ``next`` messages and a ``complete``, or
 one ``error``; either side may ``complete`` an operation early; ``ping``/``pong``
-keep the connection alive. Misbehaviour closes the socket with a 44xx code.
+keep the connection alive. Misbehaviour closes the socket with a 44xx code; so
+does a client sending more than WS_MESSAGE_RATE messages per second (bursts of
+twice that, the same limit as /ws), as the protocol has no reply for it.
 
 Ariadne's GraphQLTransportWSHandler was not used as it is: it closes a refused
 connection_init with 1000 instead of 4403, runs queries and mutations sent over
@@ -43,6 +45,7 @@ from app.observability.metrics import OPEN_WEBSOCKETS
 from app.rest.context import runtime_of_scope
 from app.runtime import Runtime
 from app.settings import Settings
+from app.websocket.rate import MessageRate
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ CLOSE_SUBPROTOCOL = 4406  # the client did not offer graphql-transport-ws
 CLOSE_INIT_TIMEOUT = 4408  # no connection_init in time
 CLOSE_DUPLICATE_ID = 4409  # subscribe with the id of a running operation
 CLOSE_TOO_MANY_INITS = 4429  # a second connection_init
+# Not of the protocol: the same "too many" code, told apart by its reason.
+CLOSE_TOO_MANY_MESSAGES = 4429  # more than WS_MESSAGE_RATE messages per second
 
 CONNECTION_INIT_TIMEOUT_S = 10.0
 # Running operations per connection: each holds an event listener and a queue.
@@ -145,6 +150,7 @@ class TransportWSConnection:
         self.init_received = False
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
+        self.rate = MessageRate(runtime.settings.ws_message_rate)
 
     async def serve(self) -> None:
         """Accept, then handle messages until either side closes."""
@@ -183,6 +189,8 @@ class TransportWSConnection:
         return text
 
     async def _handle(self, text: str | None) -> None:
+        if not self.rate.allow():
+            await self._close(CLOSE_TOO_MANY_MESSAGES, "Too many messages")
         message = _message(text)
         if message is None:
             await self._close(CLOSE_BAD_MESSAGE, "Invalid message")

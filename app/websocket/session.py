@@ -31,6 +31,7 @@ from app.runtime import Runtime
 from app.websocket import messages
 from app.websocket.hub import CLOSE_TIMEOUT_S, Connection, Hub, close_quietly
 from app.websocket.messages import CloseCode, ErrorCode, InvalidMessage
+from app.websocket.rate import MessageRate
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +50,8 @@ class Session:
         self.principal: Principal | None = None
         # Kept to check again later (a key revoked, a user disabled, a token expired).
         self._credential: tuple[str, str] | None = None
-        # A token bucket: beyond the rate, messages get RATE_LIMIT_EXCEEDED.
-        self._rate = float(self.settings.ws_message_rate)
-        self._allowance = 2 * self._rate
-        self._last_message = time.monotonic()
+        # Beyond the rate, messages get RATE_LIMIT_EXCEEDED.
+        self._rate = MessageRate(self.settings.ws_message_rate)
 
     async def run(self) -> None:
         """Admit, authenticate and serve the client; returns when it is gone."""
@@ -201,7 +200,7 @@ class Session:
 
     async def _handle_frame(self, frame: Mapping[str, Any]) -> bool:
         """Answer one frame; False once the connection is closed."""
-        if not self._within_rate():
+        if not self._rate.allow():
             self._reply(
                 messages.error(ErrorCode.RATE_LIMIT_EXCEEDED, "Too many messages")
             )
@@ -326,16 +325,6 @@ class Session:
             except Forbidden:
                 self.connection.topics.discard(topic)
         self.principal = principal
-        return True
-
-    def _within_rate(self) -> bool:
-        now = time.monotonic()
-        elapsed = now - self._last_message
-        self._allowance = min(2 * self._rate, self._allowance + elapsed * self._rate)
-        self._last_message = now
-        if self._allowance < 1:
-            return False
-        self._allowance -= 1
         return True
 
     def _topics(self) -> list[str]:

@@ -318,6 +318,39 @@ def test_a_binary_frame_is_closed_with_4400(server: Server) -> None:
         assert close_code(ws) == 4400
 
 
+def test_a_flood_of_messages_is_closed_with_4429(server: Server) -> None:
+    # As on /ws: WS_MESSAGE_RATE (20) a second, bursts of 40 (connection_init
+    # counted); the protocol has no reply for the excess, so the socket closes.
+    with connected(server) as ws:
+        for _ in range(200):
+            ws.send_json({"type": "ping"})
+        pongs = 0
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(200):
+                assert ws.receive_json() == {"type": "pong"}
+                pongs += 1
+
+    assert (closed.value.code, closed.value.reason) == (4429, "Too many messages")
+    assert 39 <= pongs < 100
+
+
+def test_a_client_under_the_message_rate_is_served(server: Server) -> None:
+    # 70 messages in two seconds: beyond the burst, within the rate.
+    with connected(server) as ws:
+        for batch, pause in ((30, 1.0), (20, 1.0), (20, 0.0)):
+            for _ in range(batch):
+                ws.send_json({"type": "ping"})
+            for _ in range(batch):
+                assert ws.receive_json() == {"type": "pong"}
+            time.sleep(pause)
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "{ me }"}})
+
+        refused = ws.receive_json()  # answered, not closed
+
+    assert refused["type"] == "error"
+    assert refused["payload"][0]["message"].startswith("Only subscriptions")
+
+
 def test_a_duplicate_operation_id_is_closed_with_4409(mmlu_server: Server) -> None:
     mmlu_server.provider.delay_s = 0.2
     created = start_benchmark(mmlu_server, concurrency=1)
