@@ -167,14 +167,15 @@ def list_cells(
 
 
 def check_target(benchmark: Benchmark, target: int | None) -> None:
-    """Refuse a target index the benchmark does not have (an empty page would
-    read as a target with nothing stored)."""
+    """A target index the benchmark does not have is not found (an empty page
+    would read as a target with nothing stored). Not a 400: the index is a valid
+    one, of a target this benchmark lacks."""
     count = len(benchmark.targets)
     if target is not None and not 0 <= target < count:
-        raise BadRequest(
-            f"Target {target} is out of range: benchmark '{benchmark.id}' has "
-            f"targets 0 to {count - 1}",
-            details={"errors": [{"field": "target", "message": "is out of range"}]},
+        raise NotFound(
+            f"Benchmark '{benchmark.id}' has no target {target}: its targets are "
+            f"0 to {count - 1}",
+            details={"target": target, "targets": count},
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import re
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 MAX_ITEMS_PER_UPLOAD = 100_000
 # How many times an upload tries for the next version of its name before a 409.
 VERSION_ATTEMPTS = 8
+# The form of the ids datasets get (str(uuid4())), which lookups match exactly.
+_ID_FORM = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def import_dataset(
@@ -68,13 +70,11 @@ def _refuse_id_like(name: str) -> None:
     an id is looked up first: a dataset named like one could be shadowed by, or
     shadow, the dataset of that id.
     """
-    try:
-        uuid.UUID(name)
-    except ValueError:
+    if not _ID_FORM.fullmatch(name):
         return
     raise BadRequest(
-        "Dataset name has the form of a dataset id (a UUID), which is looked up "
-        "first wherever a dataset is named: choose another name",
+        "Dataset name has the form of a dataset id (a lower-case UUID), which is "
+        "looked up first wherever a dataset is named: choose another name",
         details={"errors": [{"field": "name", "message": "is a UUID"}]},
     )
 

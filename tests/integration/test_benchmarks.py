@@ -475,7 +475,7 @@ def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
 
 
 @pytest.mark.parametrize("path", ["results", "export"])
-def test_a_target_index_the_benchmark_lacks_is_a_400(
+def test_a_target_index_the_benchmark_lacks_is_a_404(
     mmlu_server: Server, path: str
 ) -> None:
     created = start_benchmark(mmlu_server, iterations=2)  # targets 0 and 1
@@ -486,11 +486,13 @@ def test_a_target_index_the_benchmark_lacks_is_a_400(
     beyond = mmlu_server.client.get(url + "2", headers=mmlu_server.auth)
 
     assert last.status_code == 200
-    assert beyond.status_code == 400
-    assert beyond.json()["error"]["message"] == (
-        f"Target 2 is out of range: benchmark '{created['benchmark_id']}' has "
-        "targets 0 to 1"
-    )
+    assert beyond.status_code == 404
+    assert beyond.json()["error"] == {
+        "code": "NOT_FOUND",
+        "message": f"Benchmark '{created['benchmark_id']}' has no target 2: its "
+        "targets are 0 to 1",
+        "details": {"target": 2, "targets": 2},
+    }
 
 
 def test_a_target_whose_provider_reports_no_usage_has_an_unknown_cost(

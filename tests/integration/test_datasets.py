@@ -76,14 +76,17 @@ def test_a_name_of_the_form_of_a_dataset_id_is_refused(server: Server) -> None:
     item = [("a.jsonl", b'{"input": "2+2?", "expected": "4"}\n')]
     first = upload(server, "arith", "jsonl", item).json()
 
-    response = upload(server, first["id"].upper(), "jsonl", item)
+    response = upload(server, first["id"], "jsonl", item)
+    # In capitals it is no id: ids are looked up as they are written.
+    upper = upload(server, first["id"].upper(), "jsonl", item)
     listed = server.client.get("/v1/datasets", headers=server.auth).json()
 
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {
         "errors": [{"field": "name", "message": "is a UUID"}]
     }
-    assert [d["name"] for d in listed["items"]] == ["arith"]
+    assert upper.status_code == 201
+    assert [d["name"] for d in listed["items"]] == [first["id"].upper(), "arith"]
 
 
 def test_identical_content_has_the_same_hash(server: Server) -> None:
