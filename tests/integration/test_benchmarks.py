@@ -444,22 +444,43 @@ def test_results_wait_for_a_write_still_in_flight_when_the_cells_finish(
         assert [t["items"] for t in final["results"]["targets"]] == [10, 10]
 
 
+@pytest.mark.parametrize(
+    ("change", "details"),
+    [
+        # Both unconfigured targets in one answer; the configured one is not named.
+        (
+            {
+                "providers": [
+                    {"provider": "openai", "model": "gpt-4o-mini"},
+                    {"provider": "fake", "model": FAKE_MODEL},
+                    {"provider": "anthropic", "model": "claude-haiku"},
+                ]
+            },
+            {"providers": {"0": "openai", "2": "anthropic"}},
+        ),
+        # An unconfigured judge is named with the unconfigured targets.
+        (
+            {
+                "providers": [{"provider": "openai", "model": "gpt-4o-mini"}],
+                "judge": {"provider": "anthropic", "model": "claude-haiku"},
+                "metrics": ["accuracy", "relevance"],
+            },
+            {"providers": {"0": "openai"}, "judge": "anthropic"},
+        ),
+    ],
+    ids=["targets", "judge"],
+)
 def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
-    mmlu_server: Server,
+    mmlu_server: Server, change: dict[str, Any], details: dict[str, Any]
 ) -> None:
     # The built-in providers need OPENAI_API_KEY and ANTHROPIC_API_KEY, which tox
-    # empties: both targets are refused in one answer, the configured one is not.
+    # empties.
     body = {
         "name": "keys",
-        "providers": [
-            {"provider": "openai", "model": "gpt-4o-mini"},
-            {"provider": "fake", "model": FAKE_MODEL},
-            {"provider": "anthropic", "model": "claude-haiku"},
-        ],
         "dataset": "mmlu",
         "metrics": ["accuracy"],
         "iterations": 1,
-    }
+    } | change
 
     response = mmlu_server.client.post(
         "/v1/benchmarks", headers=mmlu_server.auth, json=body
@@ -471,7 +492,7 @@ def test_a_refusal_for_keys_not_set_names_every_provider_that_needs_one(
         "Providers not configured: 'openai' (set OPENAI_API_KEY), "
         "'anthropic' (set ANTHROPIC_API_KEY)"
     )
-    assert error["details"] == {"providers": {"0": "openai", "2": "anthropic"}}
+    assert error["details"] == details
 
 
 @pytest.mark.parametrize("path", ["results", "export"])
@@ -551,28 +572,3 @@ def test_an_unknown_provider_is_named_with_its_field(
     assert error["details"]["errors"] == [
         {"field": field, "message": "is not a configured provider"}
     ]
-
-
-def test_an_unconfigured_judge_is_named_with_the_unconfigured_targets(
-    mmlu_server: Server,
-) -> None:
-    body = {
-        "name": "keys",
-        "providers": [{"provider": "openai", "model": "gpt-4o-mini"}],
-        "judge": {"provider": "anthropic", "model": "claude-haiku"},
-        "dataset": "mmlu",
-        "metrics": ["accuracy", "relevance"],
-        "iterations": 1,
-    }
-
-    response = mmlu_server.client.post(
-        "/v1/benchmarks", headers=mmlu_server.auth, json=body
-    )
-
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["message"] == (
-        "Providers not configured: 'openai' (set OPENAI_API_KEY), "
-        "'anthropic' (set ANTHROPIC_API_KEY)"
-    )
-    assert error["details"] == {"providers": {"0": "openai"}, "judge": "anthropic"}
